@@ -1,0 +1,319 @@
+import { existsSync } from "node:fs";
+import { homedir, hostname as osHostname } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { ConfigError, errorMessage } from "../errors.js";
+import type { Plugin } from "../plugin.js";
+import {
+  CORE_KEYS,
+  coreDefaults,
+  describeIssues,
+  resolvedCoreSchema,
+  sourceLabel,
+  userConfigSchema,
+  type ConfigSource,
+  type ResolvedConfig,
+  type UserConfig,
+} from "./schema.js";
+
+export interface ResolveOptions {
+  /** A path to load, `false` for none, or undefined to discover one. */
+  configFile?: string | false;
+  /** Where discovery starts; defaults to the working directory. */
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Values from command-line flags, already mapped to config keys. */
+  cli?: Record<string, unknown>;
+}
+
+/** The 0.9.0 environment variables (and a few of ours) and the keys they set. */
+export const ENV_KEYS: ReadonlyArray<{ name: string; key: string; list?: true; number?: true }> = [
+  { name: "AGENT_RELAY_URL", key: "relayUrl" },
+  { name: "AGENT_RELAY_TOKEN", key: "token" },
+  { name: "AGENT_RELAY_ORCHESTRATOR_ID", key: "id" },
+  { name: "AGENT_RELAY_ORCHESTRATOR_HOSTNAME", key: "hostname" },
+  { name: "AGENT_RELAY_ORCHESTRATOR_PROVIDERS", key: "providers", list: true },
+  { name: "AGENT_RELAY_ORCHESTRATOR_BASE_DIR", key: "baseDir" },
+  { name: "AGENT_RELAY_ORCHESTRATOR_STATE_DIR", key: "stateDir" },
+  { name: "AGENT_RELAY_ORCHESTRATOR_LOG_LEVEL", key: "logLevel" },
+  { name: "AGENT_RELAY_ORCHESTRATOR_POLL_INTERVAL_MS", key: "pollIntervalMs", number: true },
+  { name: "AGENT_RELAY_ORCHESTRATOR_TMUX_SOCKET", key: "tmux.socketName" },
+];
+
+/** Names a config file may have, searched from the working directory up. */
+export const SEARCH_PLACES = [
+  "package.json",
+  ".orchestratorrc",
+  ".orchestratorrc.json",
+  ".orchestratorrc.yaml",
+  ".orchestratorrc.yml",
+  "orchestrator.config.ts",
+  "orchestrator.config.mts",
+  "orchestrator.config.js",
+  "orchestrator.config.mjs",
+  "orchestrator.config.json",
+];
+
+/** What `~/.agent-relay/` may hold; `orchestrator.json` is the 0.9.0 file. */
+export const HOME_PLACES = [
+  "orchestrator.config.ts",
+  "orchestrator.config.mts",
+  "orchestrator.config.js",
+  "orchestrator.config.mjs",
+  "orchestrator.config.json",
+  "orchestrator.json",
+];
+
+/**
+ * Builds the config the daemon runs with. Layers, later wins: defaults, the
+ * config file (or `inline`), its `hosts` entries that match this host,
+ * environment variables, command-line flags.
+ */
+export async function resolveConfig(inline: UserConfig = {}, options: ResolveOptions = {}): Promise<ResolvedConfig> {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const file = await loadConfigFile(options.configFile, cwd, env);
+  const fileConfig = file ? validateUserConfig(file.config, file.path) : {};
+  const inlineConfig = validateUserConfig(inline, "inline config");
+  const fileSource: ConfigSource = file ? { kind: "file", file: file.path } : { kind: "inline" };
+
+  const merged: Record<string, unknown> = {};
+  const sources: Record<string, ConfigSource> = {};
+  mergeLayer(merged, coreDefaults(env), { kind: "default" }, sources);
+  mergeLayer(merged, omitHosts(fileConfig), fileSource, sources);
+  mergeLayer(merged, omitHosts(inlineConfig), { kind: "inline" }, sources);
+
+  const envLayer = readEnv(env);
+  const hostname =
+    (envLayer.values.hostname as string | undefined) ?? (merged.hostname as string | undefined) ?? osHostname();
+  for (const [layer, where] of [
+    [fileConfig, file?.path ?? "inline config"],
+    [inlineConfig, "inline config"],
+  ] as const) {
+    for (const [pattern, override] of Object.entries(layer.hosts ?? {})) {
+      if (matchesHost(pattern, hostname)) {
+        mergeLayer(merged, override as Record<string, unknown>, { kind: "host", file: where, pattern }, sources);
+      }
+    }
+  }
+  for (const [key, value] of Object.entries(envLayer.values)) {
+    setPath(merged, key, value);
+    sources[key] = { kind: "env", name: envLayer.names[key]! };
+  }
+  for (const [key, value] of Object.entries(options.cli ?? {})) {
+    if (value === undefined) continue;
+    setPath(merged, key, value);
+    sources[key] = { kind: "cli", flag: key };
+  }
+
+  const core = resolvedCoreSchema.safeParse(pick(merged, CORE_KEYS));
+  if (!core.success) {
+    const issue = core.error.issues[0]!;
+    const key = issue.path.map(String).join(".");
+    throw new ConfigError(describeIssues(core.error, sourceLabel(sources[key] ?? sources[String(issue.path[0])])));
+  }
+  const base = dirname(file?.path ?? join(cwd, "inline"));
+  const plugins = await loadPlugins(
+    (merged.plugins as UserConfig["plugins"]) ?? [],
+    base,
+    sourceLabel(sources.plugins),
+  );
+
+  const pluginOptions: Record<string, Readonly<Record<string, unknown>>> = {};
+  for (const [key, value] of Object.entries(merged)) {
+    if (!CORE_KEYS.has(key)) pluginOptions[key] = Object.freeze({ ...(value as Record<string, unknown>) });
+  }
+  const home = env.HOME || homedir();
+  return Object.freeze({
+    ...(core.data as Omit<ResolvedConfig, "plugins" | "pluginOptions" | "sources" | "configFile">),
+    baseDir: expandHome(core.data.baseDir, home),
+    stateDir: expandHome(core.data.stateDir, home),
+    plugins: Object.freeze(plugins),
+    pluginOptions: Object.freeze(pluginOptions),
+    sources: Object.freeze(sources),
+    ...(file ? { configFile: file.path } : {}),
+  });
+}
+
+/** Finds and loads the config file: explicit path, then discovery. */
+export async function loadConfigFile(
+  configFile: string | false | undefined,
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ path: string; config: unknown } | undefined> {
+  if (configFile === false) return undefined;
+  const { cosmiconfig } = await import("cosmiconfig");
+  const loaders = await moduleLoaders();
+  const explicit = configFile ?? (env.AGENT_RELAY_ORCHESTRATOR_CONFIG || undefined);
+  try {
+    if (explicit) {
+      const path = resolve(cwd, explicit);
+      if (!existsSync(path)) {
+        // 0.9.0 treated a missing file as "no file"; keep that for its env variable only.
+        if (configFile === undefined) return undefined;
+        throw new ConfigError(`config file not found: ${path}`);
+      }
+      const result = await cosmiconfig("orchestrator", { loaders, searchStrategy: "none", cache: false }).load(path);
+      return { path, config: result?.config ?? {} };
+    }
+    const found = await cosmiconfig("orchestrator", {
+      searchPlaces: SEARCH_PLACES,
+      loaders,
+      searchStrategy: "global",
+      stopDir: "/",
+      cache: false,
+    }).search(cwd);
+    if (found && !found.isEmpty) return { path: found.filepath, config: found.config };
+    const homeDir = join(env.HOME || homedir(), ".agent-relay");
+    if (!existsSync(homeDir)) return undefined;
+    const inHome = await cosmiconfig("orchestrator", {
+      searchPlaces: HOME_PLACES,
+      loaders,
+      searchStrategy: "none",
+      cache: false,
+    }).search(homeDir);
+    return inHome && !inHome.isEmpty ? { path: inHome.filepath, config: inHome.config } : undefined;
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(`cannot load config: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+/** Checks a config file's content; errors name the file, the key and what was expected. */
+export function validateUserConfig(config: unknown, where: string): UserConfig {
+  if (config === null || typeof config !== "object" || Array.isArray(config)) {
+    throw new ConfigError(`${where}: expected the config to be an object (export default defineConfig({...}))`);
+  }
+  const result = userConfigSchema.safeParse(config);
+  if (!result.success) throw new ConfigError(describeIssues(result.error, where));
+  return result.data as UserConfig;
+}
+
+/** `*` matches any run of characters, `?` one; case-insensitive, whole name. */
+export function matchesHost(pattern: string, hostname: string): boolean {
+  const source = pattern
+    .split("")
+    .map((ch) => (ch === "*" ? ".*" : ch === "?" ? "." : ch.replace(/[.+^${}()|[\]\\]/g, "\\$&")))
+    .join("");
+  return new RegExp(`^${source}$`, "i").test(hostname);
+}
+
+async function moduleLoaders() {
+  const { createJiti } = await import("jiti");
+  const jiti = createJiti(import.meta.url, { interopDefault: true, moduleCache: false, fsCache: false });
+  const load = async (filepath: string) => jiti.import(filepath, { default: true });
+  return { ".ts": load, ".mts": load, ".cts": load, ".js": load, ".mjs": load, ".cjs": load };
+}
+
+async function loadPlugins(entries: NonNullable<UserConfig["plugins"]>, base: string, where: string): Promise<Plugin[]> {
+  const plugins: Plugin[] = [];
+  let jiti: import("jiti").Jiti | undefined;
+  for (const entry of entries) {
+    if (typeof entry === "object" && !Array.isArray(entry)) {
+      plugins.push(entry);
+      continue;
+    }
+    const [specifier, options] = typeof entry === "string" ? [entry, undefined] : entry;
+    jiti ??= (await import("jiti")).createJiti(join(base, "orchestrator.config.ts"), {
+      interopDefault: true,
+      moduleCache: false,
+      fsCache: false,
+    });
+    let exported: unknown;
+    try {
+      const mod = (await jiti.import(specifier)) as Record<string, unknown>;
+      exported = mod.default ?? mod.plugin ?? mod;
+    } catch (err) {
+      throw new ConfigError(`${where}: plugins: cannot load "${specifier}" (from ${base}): ${errorMessage(err)}`, {
+        cause: err,
+      });
+    }
+    const plugin = typeof exported === "function" ? await (exported as (o: unknown) => unknown)(options) : exported;
+    if (!isPlugin(plugin)) {
+      throw new ConfigError(
+        `${where}: plugins: "${specifier}" must export a plugin ({ name, apply }) or a function returning one`,
+      );
+    }
+    plugins.push(plugin);
+  }
+  return plugins;
+}
+
+function isPlugin(value: unknown): value is Plugin {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as Plugin).name === "string" &&
+    typeof (value as Plugin).apply === "function"
+  );
+}
+
+function readEnv(env: NodeJS.ProcessEnv) {
+  const values: Record<string, unknown> = {};
+  const names: Record<string, string> = {};
+  for (const { name, key, list, number } of ENV_KEYS) {
+    const raw = env[name];
+    if (!raw) continue;
+    values[key] = list
+      ? raw.split(",").map((s) => s.trim()).filter(Boolean)
+      : number
+        ? Number(raw)
+        : raw;
+    names[key] = name;
+  }
+  return { values, names };
+}
+
+/** Merges `layer` into `target`, recording the source of every leaf. */
+function mergeLayer(
+  target: Record<string, unknown>,
+  layer: Record<string, unknown>,
+  source: ConfigSource,
+  sources: Record<string, ConfigSource>,
+  prefix = "",
+): void {
+  for (const [key, value] of Object.entries(layer)) {
+    if (value === undefined) continue;
+    const path = prefix ? `${prefix}.${key}` : key;
+    if (isPlainObject(value) && key !== "hosts") {
+      const existing = target[key];
+      const next = isPlainObject(existing) ? existing : {};
+      target[key] = next;
+      if (!sources[path]) sources[path] = source;
+      mergeLayer(next, value, source, sources, path);
+    } else {
+      target[key] = value;
+      sources[path] = source;
+    }
+  }
+}
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split(".");
+  let node = target;
+  for (const part of parts.slice(0, -1)) {
+    if (!isPlainObject(node[part])) node[part] = {};
+    node = node[part] as Record<string, unknown>;
+  }
+  node[parts.at(-1)!] = value;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function omitHosts(config: UserConfig): Record<string, unknown> {
+  const { hosts: _hosts, ...rest } = config;
+  return rest;
+}
+
+function pick(source: Record<string, unknown>, keys: Set<string>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(source).filter(([key]) => keys.has(key) && key !== "hosts"));
+}
+
+function expandHome(path: string, home: string): string {
+  if (path === "~") return home;
+  if (path.startsWith("~/")) return join(home, path.slice(2));
+  return resolve(path);
+}

@@ -1,0 +1,91 @@
+import { realpath, stat } from "node:fs/promises";
+import { isAbsolute, relative, resolve, sep } from "node:path";
+import { z } from "zod";
+import { ControlError } from "./errors.js";
+import type { ControlPayload, RelayMessage } from "./types.js";
+
+// Control characters (C0, DEL, C1) and Unicode bidi overrides/isolates, which
+// make a label read differently from what it is.
+const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+
+const text = (max: number) =>
+  z
+    .string()
+    .max(max, `expected at most ${max} characters`)
+    .refine((s) => !UNSAFE_CHARS.test(s), "must not contain control characters");
+
+/** The control payload schema; everything from the relay passes it first. */
+export const controlSchema = z.object({
+  action: z.string().min(1).max(64),
+  provider: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, "expected a provider name").optional(),
+  cwd: text(4096).optional(),
+  label: text(200).min(1).optional(),
+  approvalMode: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, "expected a short mode name").optional(),
+  prompt: z.string().max(100_000, "expected at most 100000 characters").optional(),
+  agentId: text(256).min(1).optional(),
+  requestedBy: z.string().max(256).optional(),
+  requestedAt: z.number().optional(),
+});
+
+/**
+ * The control payload of a message (`payload.orchestratorControl`, or
+ * `meta.orchestratorControl` from older senders), validated. Returns
+ * `undefined` for a message that carries no control at all.
+ */
+export function extractControl(message: RelayMessage): ControlPayload | undefined {
+  const raw = message.payload?.orchestratorControl ?? message.meta?.orchestratorControl;
+  if (raw === undefined || raw === null) return undefined;
+  return parseControl(raw);
+}
+
+/** Validates a control payload; throws `ControlError("invalid")` naming the field. */
+export function parseControl(raw: unknown): ControlPayload {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new ControlError("invalid", "control payload must be an object");
+  }
+  const result = controlSchema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new ControlError("invalid", `invalid control: ${issue.path.join(".") || "payload"}: ${issue.message}`);
+  }
+  return result.data;
+}
+
+/**
+ * `<prefix>-<provider>-<label>`, the label's runs of other characters as "-",
+ * lower-cased (as 0.9.0). tmux itself turns "." into "_" in session names, so
+ * the name is given here as tmux stores it: the name 0.9.0's sessions really have.
+ */
+export function sessionNameFor(prefix: string, provider: string, label: string): string {
+  const clean = label.replace(/[^a-zA-Z0-9._-]+/g, "-").toLowerCase();
+  return `${prefix}-${provider}-${clean}`.replace(/\./g, "_");
+}
+
+/**
+ * Resolves a requested working directory against `baseDir`. The answer's
+ * `cwd` is the request made absolute (what is reported); `realCwd` has every
+ * symlink and `..` resolved and is checked to lie inside `baseDir`'s own real path.
+ */
+export async function resolveCwd(baseDir: string, requested?: string): Promise<{ cwd: string; realCwd: string }> {
+  let baseReal: string;
+  try {
+    baseReal = await realpath(baseDir);
+  } catch {
+    throw new ControlError("cwd", `baseDir ${baseDir} does not exist on this host`);
+  }
+  const cwd = requested ? resolve(baseDir, requested) : resolve(baseDir);
+  let realCwd: string;
+  try {
+    realCwd = await realpath(cwd);
+  } catch {
+    throw new ControlError("cwd", `cwd ${cwd} does not exist`);
+  }
+  const rel = relative(baseReal, realCwd);
+  if (rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+    throw new ControlError("cwd", `cwd ${cwd} is outside baseDir ${baseDir}`);
+  }
+  if (!(await stat(realCwd)).isDirectory()) {
+    throw new ControlError("cwd", `cwd ${cwd} is not a directory`);
+  }
+  return { cwd, realCwd };
+}

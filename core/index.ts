@@ -1,0 +1,24 @@
+export { Orchestrator, type OrchestratorOptions } from "./orchestrator.js";
+export { createHooks, STAGE, type OrchestratorHooks, type PluginHooks, type StopReason, type TapOptions } from "./hooks.js";
+export {
+  definePlugin,
+  RelayRequestError,
+  type AgentBackend,
+  type OrchestratorApi,
+  type Plugin,
+  type PluginContext,
+  type RelayTransport,
+} from "./plugin.js";
+export { ConfigError, ControlError, PluginError, SpawnVetoError, errorMessage, rootCause } from "./errors.js";
+export { createLogger, redact, type Logger, type LogLevelName } from "./logger.js";
+export {
+  defineConfig,
+  readPluginOptions,
+  type ConfigSource,
+  type ResolvedConfig,
+  type UserConfig,
+} from "./config/schema.js";
+export { resolveConfig, matchesHost, ENV_KEYS, type ResolveOptions } from "./config/load.js";
+export { parseControl, resolveCwd, sessionNameFor } from "./control.js";
+export { PROTOCOL_VERSION, VERSION } from "./version.js";
+export type * from "./types.js";

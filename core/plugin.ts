@@ -1,0 +1,104 @@
+import type { PluginHooks } from "./hooks.js";
+import type { Logger } from "./logger.js";
+import type { ResolvedConfig } from "./config/schema.js";
+import type {
+  AgentReport,
+  BackendSession,
+  ManagedAgent,
+  RelayAgentSummary,
+  RelayMessage,
+  Registration,
+  SpawnRequest,
+  SpawnSpec,
+} from "./types.js";
+
+/**
+ * Where agents run. Exactly one plugin provides it (the built-in one is
+ * `tmux`). Every method must be safe to call concurrently.
+ */
+export interface AgentBackend {
+  /** Starts the agent described by a finished spec. Resolves once the process exists. */
+  start(spec: SpawnSpec): Promise<{ pid?: number }>;
+  /** All sessions this backend can see, in one call. */
+  list(): Promise<BackendSession[]>;
+  /** Ends a session; resolves quietly when it is already gone. */
+  stop(sessionName: string): Promise<void>;
+  /** The last `lines` lines of a session's screen and scrollback. */
+  capture(sessionName: string, lines: number): Promise<string[]>;
+}
+
+/** An error from the relay with its HTTP status, when there was one. */
+export class RelayRequestError extends Error {
+  override name = "RelayRequestError";
+  constructor(
+    message: string,
+    readonly status?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * How the daemon talks to the relay. Exactly one plugin provides it (the
+ * built-in one is `relay-http`). Methods throw `RelayRequestError` on failure.
+ */
+export interface RelayTransport {
+  register(registration: Registration): Promise<void>;
+  heartbeat(): Promise<void>;
+  /** The id of the newest message on the relay (`GET /messages/cursor`). */
+  latestMessageId(): Promise<number>;
+  /** Unread messages for this orchestrator with an id above `sinceId`. */
+  fetchMessages(sinceId: number): Promise<RelayMessage[]>;
+  ack(messageId: number): Promise<void>;
+  report(agents: AgentReport[]): Promise<void>;
+  listAgents(): Promise<RelayAgentSummary[]>;
+  deleteAgent(agentId: string): Promise<void>;
+}
+
+/** What the core offers a plugin besides hooks. */
+export interface OrchestratorApi {
+  /** A snapshot of the managed agents. */
+  agents(): ManagedAgent[];
+  /** Agents matching an agentId, session name or label. */
+  findAgents(target: string): ManagedAgent[];
+  /** Starts an agent, or returns the running one with the same session name. */
+  spawn(request: SpawnRequest): Promise<{ agent: ManagedAgent; existing: boolean }>;
+  /** Stops an agent on purpose and forgets it. */
+  stop(agent: ManagedAgent): Promise<void>;
+  /** Stops an agent and starts it again with the same options, prompt included. */
+  restart(agent: ManagedAgent): Promise<ManagedAgent>;
+  /** The relay's view of this host's agents as it should be now. */
+  report(): AgentReport[];
+}
+
+/** Everything a plugin's `apply` receives. */
+export interface PluginContext {
+  readonly config: ResolvedConfig;
+  readonly hooks: PluginHooks;
+  /** A logger tagged with the plugin's name; writes to stderr. */
+  readonly logger: Logger;
+  readonly orchestrator: OrchestratorApi;
+  /** Provides the agent backend. Only one plugin may. */
+  provideBackend(backend: AgentBackend): void;
+  /** Provides the relay transport. Only one plugin may. */
+  provideTransport(transport: RelayTransport): void;
+  /** Runs when the daemon stops, in reverse order of registration. */
+  onClose(fn: () => void | Promise<void>): void;
+}
+
+export interface Plugin {
+  /** Unique name; a user plugin with a built-in's name replaces the built-in. */
+  name: string;
+  /**
+   * What the plugin is, e.g. `backend`, `transport`, `env-policy` or
+   * `launcher:<provider>`. A user plugin with a built-in's role replaces it.
+   */
+  role?: string;
+  apply(ctx: PluginContext): void | Promise<void>;
+}
+
+/** Identity helper that types a plugin. */
+export function definePlugin<P extends Plugin>(plugin: P): P {
+  return plugin;
+}

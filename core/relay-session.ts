@@ -1,0 +1,252 @@
+import { extractControl } from "./control.js";
+import { ControlError, errorMessage } from "./errors.js";
+import { StateFile } from "./state.js";
+import { GIT_SHA, PROTOCOL_VERSION, VERSION } from "./version.js";
+import { RelayRequestError, type RelayTransport } from "./plugin.js";
+import type { Logger } from "./logger.js";
+import type { Orchestrator } from "./orchestrator.js";
+import type { ControlResult, HeartbeatInfo, RelayMessage } from "./types.js";
+
+const HANDLED_MEMORY = 10_000;
+
+/**
+ * The daemon's side of the relay conversation: register (again, whenever the
+ * relay forgets us), heartbeat, poll, dispatch, acknowledge and report.
+ * One loop: a poll never overlaps the previous one, and a message is handled
+ * once even when the relay hands it out again.
+ */
+export class RelaySession {
+  private running = false;
+  private connected = false;
+  private needsRegister = true;
+  private failures = 0;
+  private cursor = 0;
+  private readonly handled = new Set<number>();
+  private readonly state: StateFile;
+  private loop?: Promise<void>;
+  private wake?: () => void;
+  private heartbeatTimer?: NodeJS.Timeout;
+  private reporting?: Promise<void>;
+  private reportAgain = false;
+  private readonly startedAt = Date.now();
+
+  constructor(
+    private readonly orchestrator: Orchestrator,
+    private readonly transport: RelayTransport,
+    private readonly logger: Logger,
+  ) {
+    this.state = new StateFile(orchestrator.config.stateDir, orchestrator.config.id);
+  }
+
+  start(): void {
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Ends the loops, then sends one last report when the relay is reachable. */
+  async close(): Promise<void> {
+    this.running = false;
+    clearTimeout(this.heartbeatTimer);
+    this.wake?.();
+    await Promise.race([this.loop, delay(this.orchestrator.config.requestTimeoutMs)]);
+    if (this.connected) await this.reportNow();
+  }
+
+  /** Reports the agents soon; a burst of changes becomes one or two reports. */
+  scheduleReport(): void {
+    if (!this.connected) return; // the next registration reports
+    void this.reportNow();
+  }
+
+  private async run(): Promise<void> {
+    this.cursor = (await this.state.load()).cursor;
+    const { config } = this.orchestrator;
+    while (this.running) {
+      try {
+        if (this.needsRegister) await this.register();
+        const messages = await this.transport.fetchMessages(this.cursor);
+        for (const message of [...messages].sort((a, b) => a.id - b.id)) {
+          if (!this.running) break;
+          await this.process(message);
+        }
+        await this.sleep(config.pollIntervalMs);
+      } catch (err) {
+        if (!this.running) break;
+        if (this.connected || this.failures === 0) {
+          this.logger.warn(`relay ${config.relayUrl} unavailable: ${errorMessage(err)}; retrying`);
+        }
+        this.connected = false;
+        this.needsRegister = true;
+        await this.sleep(backoff(this.failures++));
+      }
+    }
+  }
+
+  private async register(): Promise<void> {
+    const { config } = this.orchestrator;
+    const info: HeartbeatInfo = { kind: "register", meta: {} };
+    await this.orchestrator.hooks.onHeartbeat.promise(info);
+    await this.transport.register({
+      id: config.id,
+      hostname: config.hostname,
+      providers: [...config.providers],
+      baseDir: config.baseDir,
+      envKeys: Object.keys(config.env),
+      version: VERSION,
+      protocolVersion: PROTOCOL_VERSION,
+      ...(GIT_SHA ? { gitSha: GIT_SHA } : {}),
+      meta: {
+        ...info.meta,
+        pid: process.pid,
+        tmuxPrefix: config.tmuxPrefix,
+        startedAt: this.startedAt,
+        version: VERSION,
+        protocolVersion: PROTOCOL_VERSION,
+        ...(GIT_SHA ? { gitSha: GIT_SHA } : {}),
+      },
+    });
+    const latest = await this.transport.latestMessageId().catch(() => undefined);
+    if (latest !== undefined && latest < this.cursor) {
+      this.logger.warn(`the relay's newest message id (${latest}) is below ours (${this.cursor}); it was reset, starting over`);
+      this.cursor = 0;
+      this.handled.clear();
+    }
+    this.connected = true;
+    this.needsRegister = false;
+    this.failures = 0;
+    this.logger.info(`registered as ${config.id} (agent orchestrator-${config.id}) at ${config.relayUrl}`);
+    this.scheduleHeartbeat();
+    await this.reportNow();
+  }
+
+  private scheduleHeartbeat(): void {
+    clearTimeout(this.heartbeatTimer);
+    if (!this.running) return;
+    this.heartbeatTimer = setTimeout(async () => {
+      if (this.connected && !this.needsRegister) {
+        try {
+          await this.orchestrator.hooks.onHeartbeat.promise({ kind: "heartbeat", meta: {} });
+          await this.transport.heartbeat();
+        } catch (err) {
+          if (err instanceof RelayRequestError && err.status === 404) {
+            this.logger.info("the relay no longer knows this orchestrator; registering again");
+            this.needsRegister = true;
+            this.wake?.();
+          } else {
+            this.logger.warn(`heartbeat failed: ${errorMessage(err)}`);
+          }
+        }
+      }
+      this.scheduleHeartbeat();
+    }, this.orchestrator.config.heartbeatIntervalMs);
+    this.heartbeatTimer.unref?.();
+  }
+
+  /** Handles one message at most once, answers it, then acknowledges it. */
+  private async process(message: RelayMessage): Promise<void> {
+    if (!Number.isSafeInteger(message.id)) return;
+    if (!this.handled.has(message.id)) {
+      const result = await this.resultFor(message);
+      if (result) this.log(message, result);
+      this.remember(message.id);
+    }
+    try {
+      await this.transport.ack(message.id);
+    } catch (err) {
+      this.logger.warn(`could not acknowledge message ${message.id}: ${errorMessage(err)}`);
+    }
+    if (message.id > this.cursor) {
+      this.cursor = message.id;
+      await this.state.save({ cursor: this.cursor }).catch((err) => {
+        this.logger.warn(`could not save state to ${this.state.path}: ${errorMessage(err)}`);
+      });
+    }
+  }
+
+  private async resultFor(message: RelayMessage): Promise<ControlResult | undefined> {
+    let control;
+    try {
+      control = extractControl(message);
+    } catch (err) {
+      const code = err instanceof ControlError ? err.code : "invalid";
+      return { ok: false, action: "unknown", code, error: errorMessage(err) };
+    }
+    if (!control) {
+      if (message.kind === "control") {
+        return { ok: false, action: "unknown", code: "invalid", error: "control message without a control payload" };
+      }
+      this.logger.debug(`message ${message.id} is not a control (kind ${String(message.kind)}); acknowledged`);
+      return undefined;
+    }
+    const age = Date.now() - toMillis(message.createdAt);
+    if (message.createdAt !== undefined && age > this.orchestrator.config.maxMessageAgeMs) {
+      return {
+        ok: false,
+        action: control.action,
+        code: "expired",
+        error: `control expired: sent ${Math.round(age / 1000)}s ago, limit ${Math.round(this.orchestrator.config.maxMessageAgeMs / 1000)}s`,
+      };
+    }
+    return this.orchestrator.dispatch(control, message.id);
+  }
+
+  private log(message: RelayMessage, result: ControlResult): void {
+    if (result.ok) this.logger.info(`message ${message.id} (${result.action}): ${result.message}`);
+    else this.logger.warn(`message ${message.id} (${result.action}) refused [${result.code}]: ${result.error}`);
+  }
+
+  private remember(id: number): void {
+    this.handled.add(id);
+    if (this.handled.size > HANDLED_MEMORY) {
+      const oldest = this.handled.values().next().value;
+      if (oldest !== undefined) this.handled.delete(oldest);
+    }
+  }
+
+  private reportNow(): Promise<void> {
+    if (this.reporting) {
+      this.reportAgain = true;
+      return this.reporting;
+    }
+    this.reporting = (async () => {
+      do {
+        this.reportAgain = false;
+        try {
+          await this.transport.report(this.orchestrator.report());
+        } catch (err) {
+          this.logger.warn(`could not report agents: ${errorMessage(err)}`);
+          break;
+        }
+      } while (this.reportAgain && this.connected);
+      this.reporting = undefined;
+    })();
+    return this.reporting;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+}
+
+/** 250 ms, doubling, at most 1.5 s, with ±20 % jitter: back within 2 s of the relay's return. */
+function backoff(failures: number): number {
+  const base = Math.min(250 * 2 ** failures, 1_500);
+  return Math.round(base * (0.8 + Math.random() * 0.4));
+}
+
+function toMillis(createdAt: number | undefined): number {
+  if (createdAt === undefined || !Number.isFinite(createdAt)) return Date.now();
+  return createdAt < 1e12 ? createdAt * 1000 : createdAt;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref?.());
+}

@@ -1,0 +1,166 @@
+/**
+ * Data types shared by the core and plugins: the relay wire protocol
+ * (PROTOCOL.md, orchestrator protocol version 2) and the spawn pipeline.
+ */
+
+/** A control payload as sent by the relay (`payload.orchestratorControl`). */
+export interface ControlPayload {
+  action: string;
+  provider?: string;
+  cwd?: string;
+  label?: string;
+  approvalMode?: string;
+  prompt?: string;
+  agentId?: string;
+  requestedBy?: string;
+  requestedAt?: number;
+}
+
+/** A message as returned by `GET /api/messages`. */
+export interface RelayMessage {
+  id: number;
+  body?: string;
+  kind?: string;
+  createdAt?: number;
+  payload?: { orchestratorControl?: unknown; [key: string]: unknown };
+  meta?: { orchestratorControl?: unknown; [key: string]: unknown };
+}
+
+/** What `PATCH /api/orchestrators/:id/agents` carries for each agent. */
+export interface AgentReport {
+  agentId: string;
+  provider: string;
+  tmuxSession: string;
+  cwd: string;
+  label?: string;
+  approvalMode: string;
+  pid?: number;
+  startedAt: number;
+  status?: AgentStatus;
+}
+
+/** An agent record on the relay (`GET /api/agents`). */
+export interface RelayAgentSummary {
+  id: string;
+  label?: string;
+  status?: string;
+  ready?: boolean;
+  tags?: string[];
+  meta?: { cwd?: string; provider?: string; [key: string]: unknown };
+}
+
+export type AgentStatus = "starting" | "running" | "stopping";
+
+/**
+ * Everything needed to start one agent. Built by the core from a spawn
+ * request, then shaped by the `beforeSpawn` waterfall: the env policy fills
+ * `env`, a launcher fills `command`.
+ */
+export interface SpawnSpec {
+  provider: string;
+  label: string;
+  /** The working directory as requested (absolute, normalised). Reported and recovered as is. */
+  cwd: string;
+  /** `cwd` with symlinks resolved; where the process really starts. */
+  realCwd: string;
+  approvalMode: string;
+  prompt?: string;
+  /** Backend session name, `<prefix>-<provider>-<clean label>`. */
+  sessionName: string;
+  /** argv of the agent process; empty until a launcher fills it. */
+  command: string[];
+  /** The complete environment of the agent process. */
+  env: Record<string, string>;
+  /** Names in `env` whose values are secret: never logged or put on a command line. */
+  secretEnv: string[];
+  /** Extra data plugins want persisted with the session and restored on recovery. */
+  meta: Record<string, unknown>;
+}
+
+/** What is persisted with a session so a restarted daemon recovers the agent exactly. */
+export interface SessionMeta {
+  v: 1;
+  orchestratorId: string;
+  provider: string;
+  label: string;
+  cwd: string;
+  approvalMode: string;
+  prompt?: string;
+  startedAt: number;
+  meta?: Record<string, unknown>;
+}
+
+/** One agent this daemon manages. */
+export interface ManagedAgent {
+  agentId: string;
+  provider: string;
+  label: string;
+  cwd: string;
+  approvalMode: string;
+  prompt?: string;
+  tmuxSession: string;
+  pid?: number;
+  startedAt: number;
+  status: AgentStatus;
+  meta: Record<string, unknown>;
+}
+
+/** How an agent ended, as seen by the backend. */
+export interface AgentExit {
+  /** Exit status when known; `undefined` when the process vanished without one. */
+  code?: number;
+  /** The last lines the agent printed. */
+  lastLines: string[];
+}
+
+/** A session as listed by a backend. */
+export interface BackendSession {
+  name: string;
+  pid?: number;
+  dead: boolean;
+  exitCode?: number;
+  /** Persisted metadata, when the session was started by this project. */
+  meta?: SessionMeta;
+  /** Where the pane is now; used only to recover sessions started by 0.9.0. */
+  currentPath?: string;
+}
+
+/** A spawn request after defaults: what `spawn` and `restart` act on. */
+export interface SpawnRequest {
+  provider?: string;
+  cwd?: string;
+  label?: string;
+  approvalMode?: string;
+  prompt?: string;
+}
+
+/** The answer to one control message. */
+export type ControlResult =
+  | { ok: true; action: string; message: string; agents: AgentReport[] }
+  | { ok: false; action: string; error: string; code: string };
+
+/** What the core passes to `onControl`. */
+export interface ControlRequest {
+  messageId?: number;
+  control: ControlPayload;
+}
+
+/** Contributions gathered through `onHeartbeat`. */
+export interface HeartbeatInfo {
+  kind: "register" | "heartbeat";
+  /** Plugins add fields here; they are sent in the registration's `meta`. */
+  meta: Record<string, unknown>;
+}
+
+/** What the core registers with the relay. */
+export interface Registration {
+  id: string;
+  hostname: string;
+  providers: string[];
+  baseDir: string;
+  envKeys: string[];
+  version: string;
+  protocolVersion: number;
+  gitSha?: string;
+  meta: Record<string, unknown>;
+}

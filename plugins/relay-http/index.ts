@@ -1,0 +1,61 @@
+import { definePlugin, errorMessage, type ManagedAgent, type RelayAgentSummary } from "../../core/index.js";
+import { RelayHttpClient } from "./client.js";
+
+export const RELAY_HTTP_PLUGIN = "relay-http";
+
+/**
+ * Talks to the relay over HTTP (protocol v2), and removes an agent's relay
+ * records when it is shut down or restarted.
+ */
+export function relayHttpPlugin(options: { fetch?: typeof fetch } = {}) {
+  return definePlugin({
+    name: RELAY_HTTP_PLUGIN,
+    role: "transport",
+    apply(ctx) {
+      const { config, logger } = ctx;
+      const client = new RelayHttpClient({
+        relayUrl: config.relayUrl,
+        ...(config.token ? { token: config.token } : {}),
+        orchestratorId: config.id,
+        timeoutMs: config.requestTimeoutMs,
+        ...(options.fetch ? { fetch: options.fetch } : {}),
+      });
+      ctx.provideTransport(client);
+
+      ctx.hooks.afterStop.tap(async (agent: ManagedAgent) => {
+        let records: RelayAgentSummary[];
+        try {
+          records = await client.listAgents();
+        } catch (err) {
+          logger.warn(`could not list relay agents to clean up after ${agent.tmuxSession}: ${errorMessage(err)}`);
+          return;
+        }
+        for (const record of records.filter((r) => matchesManaged(r, agent))) {
+          try {
+            await client.deleteAgent(record.id);
+            logger.info(`removed relay agent record ${record.id} (${agent.tmuxSession})`);
+          } catch (err) {
+            logger.warn(`could not remove relay agent record ${record.id}: ${errorMessage(err)}`);
+          }
+        }
+      });
+    },
+  });
+}
+
+/**
+ * Whether a relay agent record belongs to a managed agent (PROTOCOL.md): the
+ * same agentId, or the same label, provider and cwd on a record tagged
+ * `dashboard-spawned`.
+ */
+export function matchesManaged(record: RelayAgentSummary, agent: ManagedAgent): boolean {
+  if (agent.agentId && record.id === agent.agentId) return true;
+  const tags = Array.isArray(record.tags) ? record.tags : [];
+  return (
+    Boolean(agent.label) &&
+    record.label === agent.label &&
+    (tags.includes(agent.provider) || record.meta?.provider === agent.provider) &&
+    record.meta?.cwd === agent.cwd &&
+    tags.includes("dashboard-spawned")
+  );
+}

@@ -1,0 +1,137 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import { definePlugin, readPluginOptions, type AgentBackend, type BackendSession, type SessionMeta, type SpawnSpec } from "../../core/index.js";
+import { escapeFormat, isNoServer, Tmux, TMUX_SEP } from "./tmux.js";
+import { AGENT_WRAPPER, ENV_WRAPPER } from "./wrapper.js";
+
+export const TMUX_PLUGIN = "tmux";
+
+const optionsSchema = z
+  .object({
+    bin: z.string().min(1).default("tmux"),
+    socketName: z.string().regex(/^[A-Za-z0-9._-]+$/, "expected a plain socket name").optional(),
+    socketPath: z.string().min(1).optional(),
+    width: z.number().int().min(20).max(1000).default(200),
+    height: z.number().int().min(5).max(1000).default(50),
+  })
+  .strict();
+
+export type TmuxPluginOptions = z.input<typeof optionsSchema>;
+
+const FIELDS = ["#{session_name}", "#{pane_pid}", "#{pane_dead}", "#{@ar_exit}", "#{pane_dead_status}", "#{@ar_meta}", "#{pane_current_path}"];
+
+/**
+ * Runs agents in tmux sessions, one per agent, on a configurable server
+ * socket. Each session carries its agent's metadata in the session option
+ * `@ar_meta`, and the agent's exit status in the pane option `@ar_exit`
+ * (written by a small wrapper: tmux's own `pane_dead_status` is often empty).
+ */
+export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
+  return definePlugin({
+    name: TMUX_PLUGIN,
+    role: "backend",
+    apply(ctx) {
+      const options = optionsSchema.parse({ ...readPluginOptions(ctx.config, "tmux", optionsSchema.partial()), ...overrides });
+      const tmux = new Tmux(options);
+      const spawnDir = join(ctx.config.stateDir, "spawn");
+
+      const backend: AgentBackend = {
+        async start(spec) {
+          const envFile = await writeEnvFile(spawnDir, spec);
+          const target = `=${spec.sessionName}`;
+          try {
+            await tmux.must([
+              "new-session", "-d", "-s", spec.sessionName,
+              "-x", String(options.width), "-y", String(options.height),
+              "-c", escapeFormat(spec.realCwd),
+              "--", "/bin/sh", "-c", ENV_WRAPPER, "ar-agent", AGENT_WRAPPER, envFile, tmux.bin, ...spec.command,
+              TMUX_SEP, "set-option", "-t", target, "@ar_meta", encodeMeta(ctx.config.id, spec),
+              TMUX_SEP, "set-option", "-w", "-t", `${target}:`, "remain-on-exit", "on",
+            ]);
+          } catch (err) {
+            await rm(envFile, { force: true });
+            throw err;
+          }
+          const pid = Number((await tmux.must(["display-message", "-p", "-t", `${target}:`, "#{pane_pid}"])).trim());
+          return Number.isSafeInteger(pid) && pid > 0 ? { pid } : {};
+        },
+
+        async list() {
+          const result = await tmux.run(["list-sessions", "-F", FIELDS.join("\t")]);
+          if (result.code !== 0) {
+            if (isNoServer(result.stderr)) return [];
+            throw new Error(`tmux list-sessions failed: ${result.stderr.trim()}`);
+          }
+          return result.stdout.split("\n").filter(Boolean).map(parseSession);
+        },
+
+        async stop(sessionName) {
+          const result = await tmux.run(["kill-session", "-t", `=${sessionName}`]);
+          if (result.code !== 0 && !/can't find session|no server running|error connecting/i.test(result.stderr)) {
+            throw new Error(`tmux kill-session failed: ${result.stderr.trim()}`);
+          }
+        },
+
+        async capture(sessionName, lines) {
+          const out = await tmux.must(["capture-pane", "-p", "-J", "-S", `-${lines}`, "-t", `=${sessionName}:`]);
+          const all = out.split("\n").map((l) => l.trimEnd());
+          while (all.length > 0 && all.at(-1) === "") all.pop();
+          return all.slice(-lines);
+        },
+      };
+      ctx.provideBackend(backend);
+    },
+  });
+}
+
+/** The agent's env goes to the wrapper in an owner-only file it deletes, never on a command line. */
+async function writeEnvFile(dir: string, spec: SpawnSpec): Promise<string> {
+  const lines: string[] = [];
+  for (const [name, value] of Object.entries(spec.env)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`invalid environment variable name "${name}"`);
+    if (/[\n\0]/.test(value)) throw new Error(`the value of ${name} contains a newline or NUL, which tmux sessions cannot take`);
+    lines.push(`${name}=${value}`);
+  }
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, `${spec.sessionName}.${randomBytes(6).toString("hex")}.env`);
+  await writeFile(file, lines.join("\n") + "\n", { mode: 0o600 });
+  return file;
+}
+
+/** JSON with every non-ASCII character escaped, so no locale setting can mangle it. */
+function encodeMeta(orchestratorId: string, spec: SpawnSpec): string {
+  const { startedAt, ...pluginMeta } = spec.meta as { startedAt?: number };
+  const meta: SessionMeta = {
+    v: 1,
+    orchestratorId,
+    provider: spec.provider,
+    label: spec.label,
+    cwd: spec.cwd,
+    approvalMode: spec.approvalMode,
+    ...(spec.prompt !== undefined ? { prompt: spec.prompt } : {}),
+    startedAt: startedAt ?? Date.now(),
+    ...(Object.keys(pluginMeta).length > 0 ? { meta: pluginMeta } : {}),
+  };
+  return JSON.stringify(meta).replace(/[\u007f-\uffff]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+function parseSession(line: string): BackendSession {
+  const [name = "", pid, dead, arExit, deadStatus, rawMeta, ...path] = line.split("\t");
+  const session: BackendSession = { name, dead: dead === "1" };
+  const pidNumber = Number(pid);
+  if (Number.isSafeInteger(pidNumber) && pidNumber > 0) session.pid = pidNumber;
+  const exit = arExit || deadStatus;
+  if (session.dead && exit && /^\d+$/.test(exit)) session.exitCode = Number(exit);
+  if (rawMeta) {
+    try {
+      const meta = JSON.parse(rawMeta) as SessionMeta;
+      if (meta && meta.v === 1 && typeof meta.provider === "string") session.meta = meta;
+    } catch {
+      // not ours, or damaged: treated like a session without metadata
+    }
+  }
+  if (path.length > 0) session.currentPath = path.join("\t");
+  return session;
+}

@@ -1,0 +1,28 @@
+/**
+ * The two fixed scripts every agent starts under. They are constants: no
+ * value from a message or the config is ever part of them; those arrive as
+ * positional arguments ("$@") and in the env file, and the shell treats them
+ * as data only.
+ *
+ * Stage 1 (run by tmux in the session's environment) drops that environment,
+ * which is the tmux server's and may hold the daemon's secrets, keeping only
+ * what the terminal needs, and runs stage 2.
+ */
+export const ENV_WRAPPER =
+  's=$1; shift; exec env -i PATH=/usr/local/bin:/usr/bin:/bin TERM="${TERM:-tmux-256color}" TMUX="$TMUX" TMUX_PANE="$TMUX_PANE" /bin/sh -c "$s" ar-agent "$@"';
+
+/**
+ * Stage 2: exports the agent's environment from the env file (one NAME=value
+ * a line), deletes the file, runs the agent's argv, and records its exit
+ * status in the pane option `@ar_exit`. Arguments: env file, tmux binary,
+ * then the agent's argv.
+ */
+export const AGENT_WRAPPER = [
+  'f=$1; t=$2; shift 2',
+  'while IFS= read -r l || [ -n "$l" ]; do export "$l" || exit 126; done < "$f"',
+  'rm -f "$f"',
+  '"$@"',
+  's=$?',
+  '"$t" -S "${TMUX%%,*}" set-option -p -t "$TMUX_PANE" @ar_exit "$s" >/dev/null 2>&1',
+  'exit "$s"',
+].join("\n");
