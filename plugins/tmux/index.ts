@@ -47,7 +47,7 @@ export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
               "-x", String(options.width), "-y", String(options.height),
               "-c", escapeFormat(spec.realCwd),
               "--", "/bin/sh", "-c", ENV_WRAPPER, "ar-agent", AGENT_WRAPPER, envFile, tmux.bin, ...spec.command,
-              TMUX_SEP, "set-option", "-t", target, "@ar_meta", encodeMeta(ctx.config.id, spec),
+              TMUX_SEP, "set-option", "-t", `${target}:`, "@ar_meta", encodeMeta(ctx.config.id, spec),
               TMUX_SEP, "set-option", "-w", "-t", `${target}:`, "remain-on-exit", "on",
             ]);
           } catch (err) {
@@ -75,8 +75,12 @@ export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
         },
 
         async capture(sessionName, lines) {
-          const out = await tmux.must(["capture-pane", "-p", "-J", "-S", `-${lines}`, "-t", `=${sessionName}:`]);
-          const all = out.split("\n").map((l) => l.trimEnd());
+          // From the start of history: the last output may sit above a screenful of blank rows.
+          const out = await tmux.must(["capture-pane", "-p", "-J", "-S", "-", "-t", `=${sessionName}:`]);
+          const all = out
+            .split("\n")
+            .map((l) => l.trimEnd())
+            .filter((l) => !/^Pane is dead \(/.test(l));
           while (all.length > 0 && all.at(-1) === "") all.pop();
           return all.slice(-lines);
         },

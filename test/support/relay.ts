@@ -1,0 +1,176 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/**
+ * A relay that speaks exactly PROTOCOL.md (no extensions), in memory, on
+ * 127.0.0.1 and a free port. Tests read what it saw and can make it misbehave.
+ */
+export interface StoredMessage {
+  id: number;
+  to: string;
+  kind: string;
+  body: string;
+  createdAt: number;
+  payload: Record<string, unknown>;
+  meta: Record<string, unknown>;
+  readBy: Set<string>;
+}
+
+export interface Fault {
+  /** Answer this status to every request whose "METHOD /path" matches. */
+  status?: number;
+  /** Send this raw body instead (with status 200). */
+  raw?: string;
+  /** Never answer. */
+  hang?: boolean;
+}
+
+export class TestRelay {
+  readonly orchestrators = new Map<string, Record<string, unknown>>();
+  readonly reports = new Map<string, Array<Record<string, unknown>>>();
+  readonly heartbeats = new Map<string, number>();
+  readonly messages: StoredMessage[] = [];
+  readonly agents = new Map<string, Record<string, unknown>>();
+  readonly acks: Array<{ id: number; by: string }> = [];
+  readonly requests: Array<{ method: string; path: string; token?: string }> = [];
+  readonly deletedAgents: string[] = [];
+  faults: Array<{ match: RegExp; fault: Fault }> = [];
+  private nextId = 1;
+  private server?: Server;
+  private readonly hanging = new Set<ServerResponse>();
+  url = "";
+
+  constructor(readonly options: { token?: string } = {}) {}
+
+  async start(port = 0): Promise<this> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve) => this.server!.listen(port, "127.0.0.1", resolve));
+    const address = this.server.address() as AddressInfo;
+    this.url = `http://127.0.0.1:${address.port}`;
+    return this;
+  }
+
+  get port(): number {
+    return Number(new URL(this.url).port);
+  }
+
+  async stop(): Promise<void> {
+    for (const res of this.hanging) res.destroy();
+    this.hanging.clear();
+    if (!this.server) return;
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+    this.server = undefined;
+  }
+
+  /** Queues a control message for `orchestrator-<id>` and returns its id. */
+  sendControl(orchestratorId: string, control: unknown, options: { legacyMeta?: boolean; createdAt?: number } = {}): number {
+    const id = this.nextId++;
+    this.messages.push({
+      id,
+      to: `orchestrator-${orchestratorId}`,
+      kind: "control",
+      body: "",
+      createdAt: options.createdAt ?? Date.now(),
+      payload: options.legacyMeta ? {} : { orchestratorControl: control },
+      meta: options.legacyMeta ? { orchestratorControl: control } : {},
+      readBy: new Set(),
+    });
+    return id;
+  }
+
+  /** The last agent list an orchestrator reported. */
+  reported(orchestratorId: string): Array<Record<string, unknown>> {
+    return this.reports.get(orchestratorId) ?? [];
+  }
+
+  ackCount(messageId: number): number {
+    return this.acks.filter((a) => a.id === messageId).length;
+  }
+
+  /** Forgets every registration, as a relay restarted without storage would. */
+  forgetOrchestrators(): void {
+    this.orchestrators.clear();
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://relay");
+    const path = url.pathname;
+    const method = req.method ?? "GET";
+    const token = req.headers["x-agent-relay-token"] as string | undefined;
+    this.requests.push({ method, path, ...(token !== undefined ? { token } : {}) });
+    const body = await readBody(req);
+    const fault = this.faults.find((f) => f.match.test(`${method} ${path}`))?.fault;
+    if (fault?.hang) {
+      this.hanging.add(res);
+      return;
+    }
+    if (fault?.raw !== undefined) return send(res, 200, fault.raw);
+    if (fault?.status) return send(res, fault.status, JSON.stringify({ error: "injected" }));
+    if (this.options.token && token !== this.options.token) return send(res, 401, JSON.stringify({ error: "unauthorized" }));
+
+    let match: RegExpMatchArray | null;
+    if (method === "POST" && path === "/api/orchestrators") {
+      const data = JSON.parse(body || "{}") as Record<string, unknown>;
+      this.orchestrators.set(String(data.id), data);
+      return json(res, 200, { ok: true });
+    }
+    if (method === "GET" && path === "/api/messages/cursor") {
+      return json(res, 200, { latestId: this.messages.at(-1)?.id ?? 0 });
+    }
+    if (method === "POST" && (match = path.match(/^\/api\/orchestrators\/([^/]+)\/heartbeat$/))) {
+      const id = decodeURIComponent(match[1]!);
+      if (!this.orchestrators.has(id)) return json(res, 404, { error: "unknown orchestrator" });
+      this.heartbeats.set(id, (this.heartbeats.get(id) ?? 0) + 1);
+      return json(res, 200, { ok: true });
+    }
+    if (method === "PATCH" && (match = path.match(/^\/api\/orchestrators\/([^/]+)\/agents$/))) {
+      const id = decodeURIComponent(match[1]!);
+      if (!this.orchestrators.has(id)) return json(res, 404, { error: "unknown orchestrator" });
+      this.reports.set(id, (JSON.parse(body) as { agents: Array<Record<string, unknown>> }).agents);
+      return json(res, 200, { ok: true });
+    }
+    if (method === "GET" && path === "/api/messages") {
+      const to = url.searchParams.get("for") ?? "";
+      const sinceId = Number(url.searchParams.get("sinceId") ?? 0);
+      const unread = url.searchParams.get("unread") === "true";
+      const list = this.messages
+        .filter((m) => m.to === to && m.id > sinceId && (!unread || !m.readBy.has(to)))
+        .map(({ readBy: _r, to: _t, ...m }) => m);
+      return json(res, 200, list);
+    }
+    if (method === "PATCH" && (match = path.match(/^\/api\/messages\/(\d+)$/))) {
+      const id = Number(match[1]);
+      const message = this.messages.find((m) => m.id === id);
+      if (!message) return json(res, 404, { error: "no such message" });
+      const by = String((JSON.parse(body || "{}") as { readBy?: string }).readBy);
+      message.readBy.add(by);
+      this.acks.push({ id, by });
+      return json(res, 200, { ok: true });
+    }
+    if (method === "GET" && path === "/api/agents") return json(res, 200, [...this.agents.values()]);
+    if (method === "DELETE" && (match = path.match(/^\/api\/agents\/(.+)$/))) {
+      const id = decodeURIComponent(match[1]!);
+      this.deletedAgents.push(id);
+      return this.agents.delete(id) ? json(res, 200, { ok: true }) : json(res, 404, { error: "no such agent" });
+    }
+    return json(res, 404, { error: `no route ${method} ${path}` });
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+  });
+}
+
+function json(res: ServerResponse, status: number, data: unknown): void {
+  send(res, status, JSON.stringify(data));
+}
+
+function send(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { "Content-Type": "application/json" });
+  res.end(body);
+}
