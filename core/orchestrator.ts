@@ -168,9 +168,7 @@ export class Orchestrator {
       if (result) return result;
       return { ok: false, action: control.action, code: "unknown_action", error: `unknown action "${control.action}"` };
     } catch (err) {
-      const cause = rootCause(err);
-      const code = cause instanceof ControlError ? cause.code : "failed";
-      return { ok: false, action: control.action, code, error: errorMessage(err) };
+      return { ok: false, action: control.action, ...describeFailure(err) };
     }
   }
 
@@ -388,4 +386,18 @@ export class Orchestrator {
       },
     };
   }
+}
+
+/**
+ * The answer for a failed control: a `ControlError`'s own words (a veto also
+ * names the plugin that vetoed); anything else with the plugin and hook it
+ * came from.
+ */
+function describeFailure(err: unknown): { code: string; error: string } {
+  const cause = rootCause(err);
+  if (!(cause instanceof ControlError)) return { code: "failed", error: errorMessage(err) };
+  if (cause.code !== "vetoed") return { code: cause.code, error: cause.message };
+  let plugin: string | undefined;
+  for (let e: unknown = err; e instanceof PluginError; e = e.cause) plugin = e.plugin;
+  return { code: "vetoed", error: plugin ? `vetoed by plugin "${plugin}": ${cause.message}` : cause.message };
 }

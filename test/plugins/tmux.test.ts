@@ -95,7 +95,7 @@ describe("tmux backend", () => {
     tmux.run("set-environment", "-g", "SERVER_SECRET", "from-tmux");
     await orchestrator.spawn({ provider: "shell", label: "env", prompt: JSON.stringify(["/bin/sh", "-c", `env > ${out}; exec sleep 600`]) });
     const env = Object.fromEntries(
-      (await waitFor("env dump", () => existsSync(out) && readFileSync(out, "utf8").includes("AGENT_RELAY_TAGS") && readFileSync(out, "utf8")))
+      (await waitFor("env dump", () => (existsSync(out) && readFileSync(out, "utf8").includes("AGENT_RELAY_TAGS") ? readFileSync(out, "utf8") : "")))
         .trim()
         .split("\n")
         .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),

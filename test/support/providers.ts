@@ -1,4 +1,4 @@
-import { definePlugin } from "../../core/index.js";
+import { definePlugin, type AgentBackend, type SpawnSpec } from "../../core/index.js";
 
 /**
  * A launcher for tests: provider `shell` runs the argv given in the spawn's
@@ -14,3 +14,27 @@ export const shellProvider = definePlugin({
     });
   },
 });
+
+/** A backend that records finished specs instead of starting processes: for tests of what plugins put in a spec. */
+export function recordingBackend(started: SpawnSpec[]) {
+  return definePlugin({
+    name: "recording-backend",
+    role: "backend",
+    apply(ctx) {
+      const backend: AgentBackend = {
+        async start(spec) {
+          started.push(spec);
+          return { pid: 4242 };
+        },
+        async list() {
+          return [];
+        },
+        async stop() {},
+        async capture() {
+          return [];
+        },
+      };
+      ctx.provideBackend(backend);
+    },
+  });
+}

@@ -1,30 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { Orchestrator, PluginError, STAGE, SpawnVetoError, createHooks, createLogger, definePlugin, resolveConfig, type AgentBackend, type SpawnSpec } from "../../core/index.js";
+import { Orchestrator, PluginError, STAGE, SpawnVetoError, createHooks, createLogger, definePlugin, resolveConfig, type SpawnSpec } from "../../core/index.js";
+import { controlsPlugin } from "../../plugins/controls/index.js";
 import { TestHome } from "../support/env.js";
-
-/** A backend that records specs instead of starting processes, for core-only tests. */
-function recordingBackend(started: SpawnSpec[]) {
-  return definePlugin({
-    name: "recording-backend",
-    role: "backend",
-    apply(ctx) {
-      const backend: AgentBackend = {
-        async start(spec) {
-          started.push(spec);
-          return { pid: 4242 };
-        },
-        async list() {
-          return [];
-        },
-        async stop() {},
-        async capture() {
-          return [];
-        },
-      };
-      ctx.provideBackend(backend);
-    },
-  });
-}
+import { recordingBackend } from "../support/providers.js";
 
 const homes: TestHome[] = [];
 afterEach(() => homes.splice(0).forEach((h) => h.remove()));
@@ -112,6 +90,7 @@ describe("hooks", () => {
     const started: SpawnSpec[] = [];
     const orchestrator = await core([
       recordingBackend(started),
+      controlsPlugin(),
       definePlugin({
         name: "no-fridays",
         apply(ctx) {
@@ -121,6 +100,12 @@ describe("hooks", () => {
         },
       }),
     ]);
+    expect(await orchestrator.dispatch({ action: "spawn" })).toEqual({
+      ok: false,
+      action: "spawn",
+      code: "vetoed",
+      error: 'vetoed by plugin "no-fridays": no spawns today',
+    });
     const viaCore = await orchestrator.spawn({ label: "x" }).catch((err: unknown) => err);
     expect(viaCore).toBeInstanceOf(PluginError);
     expect((viaCore as PluginError).plugin).toBe("no-fridays");

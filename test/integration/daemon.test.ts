@@ -1,0 +1,188 @@
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { TestDaemon } from "../support/daemon.js";
+import { TestHome } from "../support/env.js";
+import { TestRelay } from "../support/relay.js";
+import { TestTmux } from "../support/tmux.js";
+import { sleep, waitFor } from "../support/wait.js";
+
+const TOKEN = "relay-secret-6f1d2a";
+let home: TestHome;
+let tmux: TestTmux;
+let relay: TestRelay;
+const daemons: TestDaemon[] = [];
+
+beforeEach(async () => {
+  home = new TestHome();
+  tmux = new TestTmux();
+  relay = await new TestRelay({ token: TOKEN }).start();
+});
+afterEach(async () => {
+  for (const d of daemons.splice(0)) await d.terminate("SIGKILL");
+  await relay.stop();
+  tmux.kill();
+  home.remove();
+});
+
+function daemon(options: Partial<ConstructorParameters<typeof TestDaemon>[2]> = {}): TestDaemon {
+  const d = new TestDaemon(home, tmux, { relayUrl: relay.url, token: TOKEN, ...options }).start();
+  daemons.push(d);
+  return d;
+}
+
+const registered = (id = "box") => waitFor(`registration of ${id}`, () => relay.orchestrators.get(id));
+const reportedSessions = () => relay.reported("box").map((a) => a.tmuxSession as string).sort();
+const events = (name: string) =>
+  existsSync(home.transcript)
+    ? readFileSync(home.transcript, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.event === name)
+    : [];
+
+describe("the daemon against a plain protocol-v2 relay, configured with 0.9.0's env vars", () => {
+  it("registers, spawns from a control, reports, restarts with the same prompt, shuts down, and cleans relay records", async () => {
+    daemon();
+    const registration = await registered();
+    expect(registration).toMatchObject({
+      id: "box",
+      providers: ["claude", "codex"],
+      baseDir: home.baseDir,
+      envKeys: ["IS_SANDBOX", "FAKE_CLAUDE_TRANSCRIPT", "FAKE_CODEX_TRANSCRIPT"],
+      protocolVersion: 2,
+      meta: { tmuxPrefix: "ar", protocolVersion: 2 },
+    });
+    expect(JSON.stringify(registration)).not.toContain(home.transcript); // names only, never values
+    expect(relay.requests.every((r) => r.token === TOKEN)).toBe(true);
+
+    const spawnId = relay.sendControl("box", { action: "spawn", provider: "claude", cwd: home.project, label: "Web UI", prompt: "hello there" });
+    await waitFor("the agent in the report", () => reportedSessions().includes("ar-claude-web-ui"));
+    expect(tmux.sessions()).toEqual(["ar-claude-web-ui"]);
+    const [report] = relay.reported("box");
+    expect(report).toMatchObject({ agentId: "", provider: "claude", tmuxSession: "ar-claude-web-ui", cwd: home.project, label: "Web UI", approvalMode: "guarded" });
+    expect(report!.pid).toBeGreaterThan(0);
+    await waitFor("the prompt", () => events("prompt").length === 1);
+    expect(relay.ackCount(spawnId)).toBe(1);
+
+    // relay records the agent registered for itself, and one that is not ours
+    relay.agents.set("rec-1", { id: "rec-1", label: "Web UI", tags: ["headless", "dashboard-spawned", "h"], meta: { cwd: home.project, provider: "claude" } });
+    relay.agents.set("rec-other", { id: "rec-other", label: "Web UI", tags: ["claude"], meta: { cwd: home.project } });
+
+    const firstPid = report!.pid;
+    const restartId = relay.sendControl("box", { action: "restart", agentId: "Web UI" });
+    await waitFor("the restarted agent", () => relay.reported("box")[0]?.pid !== firstPid && relay.ackCount(restartId) === 1);
+    await waitFor("the prompt again", () => events("prompt").length === 2);
+    expect(events("prompt").map((e) => e.text)).toEqual(["hello there", "hello there"]);
+    expect(tmux.sessions()).toEqual(["ar-claude-web-ui"]);
+    expect(relay.deletedAgents).toEqual(["rec-1"]);
+    expect([...relay.agents.keys()]).toEqual(["rec-other"]);
+
+    const shutdownId = relay.sendControl("box", { action: "shutdown", agentId: "ar-claude-web-ui" });
+    await waitFor("the shutdown", () => relay.ackCount(shutdownId) === 1 && relay.reported("box").length === 0);
+    expect(tmux.sessions()).toEqual([]);
+  });
+
+  it("reports the same agents after kill -9 and a new start, without duplicate sessions, and runs what came meanwhile", async () => {
+    const first = daemon();
+    await registered();
+    relay.sendControl("box", { action: "spawn", provider: "claude", cwd: home.project, label: "Alpha Agent", approvalMode: "full", prompt: "p1" });
+    relay.sendControl("box", { action: "spawn", provider: "codex", label: "beta", legacy: true }, { legacyMeta: true });
+    await waitFor("two agents reported", () => relay.reported("box").length === 2);
+    const before = relay.reported("box").map(({ pid: _pid, status: _s, ...rest }) => rest);
+    await first.kill9();
+
+    // sent while the daemon is down; and a repeat of a running agent's spawn
+    relay.sendControl("box", { action: "spawn", provider: "claude", label: "gamma" });
+    const repeat = relay.sendControl("box", { action: "spawn", provider: "claude", cwd: home.project, label: "Alpha Agent" });
+    relay.reports.clear();
+    relay.forgetOrchestrators();
+
+    daemon();
+    await waitFor("three agents reported", () => relay.reported("box").length === 3 && relay.ackCount(repeat) === 1);
+    const after = relay.reported("box").map(({ pid: _pid, status: _s, ...rest }) => rest);
+    for (const agent of before) expect(after).toContainEqual(agent);
+    expect(tmux.sessions()).toEqual(["ar-claude-alpha-agent", "ar-claude-gamma", "ar-codex-beta"]);
+    expect(events("start").filter((e) => (e.env as Record<string, string> | undefined)?.AGENT_RELAY_LABEL === "Alpha Agent")).toHaveLength(1);
+  });
+
+  it("answers bad controls once, acknowledges them, never retries them, and keeps working", async () => {
+    mkdirSync(join(home.root, "projects-evil"));
+    const d = daemon();
+    await registered();
+    const bad = [
+      relay.sendControl("box", { action: "spawn", cwd: join(home.root, "projects-evil") }),
+      relay.sendControl("box", { action: "spawn", cwd: `${home.baseDir}/../state` }),
+      relay.sendControl("box", { action: "spawn", provider: "gemini" }),
+      relay.sendControl("box", { action: "reboot-host" }),
+      relay.sendControl("box", "spawn"),
+      relay.sendControl("box", { action: "restart", agentId: "nobody" }),
+      relay.sendControl("box", { action: "spawn" }, { createdAt: Date.now() - 60 * 60_000 }),
+    ];
+    await waitFor("every bad control acknowledged", () => bad.every((id) => relay.ackCount(id) === 1));
+    await d.waitForLog(/refused \[expired\]/);
+    expect(d.logs.filter((l) => /refused \[/.test(l)).map((l) => l.replace(/^.*refused /, ""))).toEqual([
+      expect.stringMatching(/^\[cwd\]: cwd .*projects-evil is outside baseDir/),
+      expect.stringMatching(/^\[cwd\]: cwd .*state is outside baseDir/),
+      '[provider]: provider "gemini" is not enabled on this host (enabled: claude, codex)',
+      '[unknown_action]: unknown action "reboot-host"',
+      "[invalid]: control payload must be an object",
+      '[not_found]: no managed agent matches "nobody"',
+      expect.stringMatching(/^\[expired\]: control expired: sent \d+s ago, limit 600s$/),
+    ]);
+    await sleep(2_500); // two more poll intervals: nothing is handled again
+    expect(bad.map((id) => relay.ackCount(id))).toEqual(bad.map(() => 1));
+    expect(tmux.sessions()).toEqual([]);
+    const ok = relay.sendControl("box", { action: "spawn", label: "after" });
+    await waitFor("a good control after the bad ones", () => relay.ackCount(ok) === 1 && tmux.sessions().length === 1);
+  });
+
+  it("handles a burst of 13 spawns exactly once each: the poll loop never overlaps itself", async () => {
+    daemon({ file: { env: { IS_SANDBOX: "1", FAKE_CLAUDE_TRANSCRIPT: home.transcript } } });
+    await registered();
+    const ids = Array.from({ length: 13 }, (_, i) => relay.sendControl("box", { action: "spawn", label: `burst-${i}` }));
+    await waitFor("13 agents reported", () => relay.reported("box").length === 13, 20_000);
+    await sleep(1_500);
+    expect(tmux.sessions()).toHaveLength(13);
+    expect(ids.map((id) => relay.ackCount(id))).toEqual(ids.map(() => 1));
+    expect(events("start")).toHaveLength(13);
+  });
+
+  it("removes every dead session from the report, not one a minute", async () => {
+    daemon();
+    await registered();
+    for (const label of ["d1", "d2", "d3", "live"]) relay.sendControl("box", { action: "spawn", label });
+    await waitFor("four agents", () => relay.reported("box").length === 4);
+    for (const s of ["ar-claude-d1", "ar-claude-d2", "ar-claude-d3"]) tmux.run("kill-session", "-t", `=${s}`);
+    await waitFor("the dead ones gone from the report", () => reportedSessions().join() === "ar-claude-live", 5_000);
+  });
+
+  it("waits for a relay that is down at start, re-registers when it forgets us, and survives a relay that hangs", async () => {
+    const port = relay.port;
+    await relay.stop();
+    const d = daemon({ file: { heartbeatIntervalMs: 1000, requestTimeoutMs: 500, env: { IS_SANDBOX: "1" } } });
+    await d.waitForLog(/relay .* unavailable/);
+    relay = await new TestRelay({ token: TOKEN }).start(port);
+    await registered();
+
+    relay.forgetOrchestrators();
+    await registered();
+    expect(d.logs.some((l) => /no longer knows this orchestrator; registering again/.test(l))).toBe(true);
+
+    relay.faults = [{ match: /^GET \/api\/messages$/, fault: { hang: true } }];
+    await d.waitForLog(/no answer within 500 ms/);
+    relay.faults = [{ match: /^GET \/api\/messages$/, fault: { raw: "{not json" } }];
+    await d.waitForLog(/malformed JSON/);
+    relay.faults = [];
+    const id = relay.sendControl("box", { action: "spawn", label: "after-faults" });
+    await waitFor("a control after the faults", () => relay.ackCount(id) === 1);
+  });
+
+  it("on SIGTERM stops, sends a final report and leaves the agents running", async () => {
+    const d = daemon();
+    await registered();
+    relay.sendControl("box", { action: "spawn", label: "survivor" });
+    await waitFor("the agent", () => relay.reported("box").length === 1);
+    const reportsBefore = relay.requests.filter((r) => r.method === "PATCH" && r.path.endsWith("/agents")).length;
+    expect(await d.terminate("SIGTERM")).toBe(0);
+    expect(relay.requests.filter((r) => r.method === "PATCH" && r.path.endsWith("/agents")).length).toBeGreaterThan(reportsBefore);
+    expect(tmux.sessions()).toEqual(["ar-claude-survivor"]);
+  });
+});

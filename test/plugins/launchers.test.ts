@@ -1,0 +1,79 @@
+import { afterEach, describe, expect, it } from "vitest";
+import type { SpawnSpec, UserConfig } from "../../core/index.js";
+import { claudePlugin, DEFAULT_CLAUDE_PROMPT } from "../../plugins/claude/index.js";
+import { codexPlugin } from "../../plugins/codex/index.js";
+import { envPolicyPlugin } from "../../plugins/env-policy/index.js";
+import { TestHome } from "../support/env.js";
+import { createTestOrchestrator } from "../support/orchestrator.js";
+import { recordingBackend } from "../support/providers.js";
+
+const homes: TestHome[] = [];
+afterEach(() => homes.splice(0).forEach((h) => h.remove()));
+
+/** Spawns through a real core with the launchers and env policy, and returns the spec the backend got. */
+async function specFor(config: UserConfig, request: Parameters<import("../../core/index.js").OrchestratorApi["spawn"]>[0], env: Record<string, string> = {}): Promise<SpawnSpec> {
+  const home = new TestHome();
+  homes.push(home);
+  const started: SpawnSpec[] = [];
+  const { orchestrator } = await createTestOrchestrator(home, config, {
+    builtins: [envPolicyPlugin({ source: home.env(env) }), recordingBackend(started), claudePlugin(), codexPlugin()],
+  });
+  await orchestrator.spawn(request);
+  return started[0]!;
+}
+
+describe("claude launcher", () => {
+  it("builds 0.9.0's command line: prompt, then --dangerously-skip-permissions", async () => {
+    expect((await specFor({}, { label: "a", prompt: "do it" })).command).toEqual(["claude", "do it", "--dangerously-skip-permissions"]);
+    expect((await specFor({}, { label: "b" })).command).toEqual(["claude", DEFAULT_CLAUDE_PROMPT, "--dangerously-skip-permissions"]);
+  });
+
+  it("takes its binary and extra arguments from the config's claude section", async () => {
+    const spec = await specFor({ claude: { bin: "/opt/claude", args: ["--model", "opus"] } }, { label: "a", prompt: "p" });
+    expect(spec.command).toEqual(["/opt/claude", "--model", "opus", "p", "--dangerously-skip-permissions"]);
+  });
+
+  it("rejects a wrong option with the key and what was expected", async () => {
+    await expect(specFor({ claude: { bin: 42 } }, { label: "a" })).rejects.toThrow(/inline config: claude\.bin: Invalid input: expected string, received number/);
+  });
+});
+
+describe("codex launcher", () => {
+  it("builds 0.9.0's codex-relay command line with the relay URL and the headless flag in the env", async () => {
+    const spec = await specFor({ relayUrl: "http://127.0.0.1:7777", codex: { args: ["--verbose"] } }, { provider: "codex", label: "c" });
+    expect(spec.command).toEqual(["codex-relay", "--headless", "--relay-url", "http://127.0.0.1:7777", "--verbose"]);
+    expect(spec.env.AGENT_RELAY_CODEX_HEADLESS).toBe("1");
+  });
+});
+
+describe("env policy", () => {
+  it("takes 0.9.0's allow-list from the daemon env, then the config env, then the relay variables", async () => {
+    const spec = await specFor(
+      { token: "tok-123456", hostname: "host-a", env: { TEAM: "core", ANTHROPIC_MODEL: "from-config" } },
+      { label: "Lbl", approvalMode: "full" },
+      { ANTHROPIC_MODEL: "from-daemon", CLAUDE_CODE_X: "1", GITHUB_TOKEN: "gh", RANDOM_VAR: "no", NODE_OPTIONS: "--require evil", AGENT_RELAY_ORCHESTRATOR_ID: "x" },
+    );
+    expect(spec.env).toMatchObject({
+      ANTHROPIC_MODEL: "from-config",
+      CLAUDE_CODE_X: "1",
+      GITHUB_TOKEN: "gh",
+      TEAM: "core",
+      AGENT_RELAY_TOKEN: "tok-123456",
+      AGENT_RELAY_LABEL: "Lbl",
+      AGENT_RELAY_APPROVAL: "full",
+      AGENT_RELAY_TAGS: "headless,dashboard-spawned,host-a",
+    });
+    for (const name of ["RANDOM_VAR", "NODE_OPTIONS", "AGENT_RELAY_ORCHESTRATOR_ID", "FAKE_CLAUDE_TRANSCRIPT"]) expect(spec.env).not.toHaveProperty(name);
+    expect(spec.secretEnv).toEqual(expect.arrayContaining(["AGENT_RELAY_TOKEN", "GITHUB_TOKEN"]));
+  });
+
+  it("uses configured allow and deny patterns; deny wins", async () => {
+    const spec = await specFor(
+      { envPolicy: { allow: ["HOME", "AWS_*", "LD_*"], deny: ["AWS_SECRET_*"], pathPrepend: [] } },
+      { label: "a" },
+      { AWS_REGION: "eu", AWS_SECRET_ACCESS_KEY: "s", LD_PRELOAD: "/x.so", GITHUB_TOKEN: "gh" },
+    );
+    expect(spec.env.AWS_REGION).toBe("eu");
+    for (const name of ["AWS_SECRET_ACCESS_KEY", "LD_PRELOAD", "GITHUB_TOKEN", "PATH"]) expect(spec.env).not.toHaveProperty(name);
+  });
+});
