@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import yargs from "yargs";
+import yargs, { type Argv } from "yargs";
 import { hideBin } from "yargs/helpers";
 import { VERSION } from "./version.js";
 
@@ -11,32 +11,77 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
   await yargs(argv)
     .scriptName("agent-relay-orchestrator")
     .usage("$0 [command] [options]\n\nHost daemon for Agent Relay: registers this host with a relay and runs AI coding agents in tmux.")
-    .option("config", {
-      type: "string",
-      describe: "Config file to load (default: discovered, or $AGENT_RELAY_ORCHESTRATOR_CONFIG)",
-    })
+    .option("config", { type: "string", describe: "Config file to load (default: discovered, or $AGENT_RELAY_ORCHESTRATOR_CONFIG)" })
+    .option("relay-url", { type: "string", describe: "Relay base URL (env AGENT_RELAY_URL)" })
+    .option("token", { type: "string", describe: "Relay token (prefer env AGENT_RELAY_TOKEN: a flag shows in ps)" })
+    .option("log-level", { type: "string", choices: ["silent", "error", "warn", "info", "debug", "trace"], describe: "How much to log on stderr" })
     .command(
       ["run", "$0"],
-      "Run the daemon (the default command)",
+      "Run the daemon against the configured relay (the default command)",
+      (y) => daemonOptions(y),
+      async (args) => (await import("./cli/run.js")).runDaemon(args),
+    )
+    .command(
+      "up",
+      "Run a relay and a daemon in one process: one host, nothing else to set up (npm start)",
+      (y) => serverOptions(daemonOptions(y)),
+      async (args) => (await import("./cli/serve.js")).runUp(args),
+    )
+    .command(
+      "relay",
+      "Run only the relay server",
+      (y) => serverOptions(y),
+      async (args) => (await import("./cli/serve.js")).runRelay(args),
+    )
+    .command(
+      "spawn <provider>",
+      "Start an agent on a host",
       (y) =>
         y
-          .option("relay-url", { type: "string", describe: "Relay base URL (env AGENT_RELAY_URL)" })
-          .option("id", { type: "string", describe: "Orchestrator id (env AGENT_RELAY_ORCHESTRATOR_ID)" })
-          .option("base-dir", { type: "string", describe: "Directory agents must work inside (env AGENT_RELAY_ORCHESTRATOR_BASE_DIR)" })
-          .option("log-level", {
-            type: "string",
-            choices: ["silent", "error", "warn", "info", "debug", "trace"],
-            describe: "How much to log on stderr",
-          })
-          .option("stop-agents", {
-            type: "boolean",
-            default: false,
-            describe: "Stop the agents too on SIGTERM/SIGINT (by default they keep running)",
-          }),
-      async (args) => {
-        const { runDaemon } = await import("./cli/run.js");
-        await runDaemon(args);
-      },
+          .positional("provider", { type: "string", demandOption: true, describe: "claude, codex, or a plugin's provider" })
+          .option("cwd", { type: "string", describe: "Working directory, inside the host's baseDir (default: baseDir)" })
+          .option("label", { type: "string", describe: "Agent label (default: <provider>-<time>)" })
+          .option("prompt", { type: "string", describe: "Initial prompt" })
+          .option("approval-mode", { type: "string", describe: "Approval mode (default: guarded)" })
+          .option("host", { type: "string", describe: "Orchestrator id; may be left out when exactly one host is online" })
+          .option("wait", { type: "boolean", default: false, describe: "Wait for the host's answer, print it, and exit 1 if it failed" })
+          .option("timeout", { type: "number", default: 30, describe: "Seconds --wait waits" })
+          .option("json", { type: "boolean", default: false, describe: "Print JSON" }),
+      async (args) => (await import("./cli/agents.js")).runSpawn({ ...args, provider: args.provider! }),
+    )
+    .command(
+      "ps",
+      "List hosts and their agents",
+      (y) => y.option("json", { type: "boolean", default: false, describe: "Print JSON" }),
+      async (args) => (await import("./cli/agents.js")).runPs(args),
+    )
+    .command(
+      "stop [agent]",
+      "Stop an agent (by label, session or agentId), or every agent with --all",
+      (y) => targetOptions(y).option("all", { type: "boolean", default: false, describe: "Stop every agent (of --host, or of every online host)" }),
+      async (args) => (await import("./cli/agents.js")).runTargeted("shutdown", args),
+    )
+    .command(
+      "restart <agent>",
+      "Restart an agent with the same options and prompt",
+      (y) => targetOptions(y),
+      async (args) => (await import("./cli/agents.js")).runTargeted("restart", args),
+    )
+    .command(
+      "logs <agent>",
+      "Print an agent's screen and scrollback (on the agent's own host)",
+      (y) =>
+        y
+          .positional("agent", { type: "string", demandOption: true })
+          .option("lines", { alias: "n", type: "number", default: 100, describe: "How many lines" })
+          .option("follow", { alias: "f", type: "boolean", default: false, describe: "Keep printing new lines" }),
+      async (args) => (await import("./cli/local.js")).runLogs({ ...args, agent: args.agent! }),
+    )
+    .command(
+      "attach <agent>",
+      "Attach this terminal to an agent's tmux session (on the agent's own host)",
+      (y) => y.positional("agent", { type: "string", demandOption: true }),
+      async (args) => (await import("./cli/local.js")).runAttach({ ...args, agent: args.agent! }),
     )
     .command(
       "init",
@@ -45,19 +90,13 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
         y
           .option("path", { type: "string", describe: "Where to write it (default: ~/.agent-relay/orchestrator.config.ts)" })
           .option("force", { type: "boolean", default: false, describe: "Overwrite an existing file" }),
-      async (args) => {
-        const { runInit } = await import("./cli/init.js");
-        await runInit(args);
-      },
+      async (args) => (await import("./cli/init.js")).runInit(args),
     )
     .command(
       "config",
       "Print the resolved config and where each value came from (secrets redacted)",
       (y) => y.option("json", { type: "boolean", default: false, describe: "Print JSON" }),
-      async (args) => {
-        const { runConfig } = await import("./cli/config.js");
-        await runConfig(args);
-      },
+      async (args) => (await import("./cli/config.js")).runConfig(args),
     )
     .env(false)
     .strict()
@@ -65,7 +104,7 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
     .alias("h", "help")
     .alias("v", "version")
     .epilogue(
-      "Environment: AGENT_RELAY_URL, AGENT_RELAY_TOKEN, AGENT_RELAY_ORCHESTRATOR_ID, AGENT_RELAY_ORCHESTRATOR_HOSTNAME,\n" +
+      "Environment: AGENT_RELAY_URL, AGENT_RELAY_TOKEN, AGENT_RELAY_ORCHESTRATOR_ID, AGENT_RELAY_ORCHESTRATOR_HOSTNAME, " +
         "AGENT_RELAY_ORCHESTRATOR_PROVIDERS, AGENT_RELAY_ORCHESTRATOR_BASE_DIR, AGENT_RELAY_ORCHESTRATOR_CONFIG (see README).",
     )
     .fail((message, error) => {
@@ -75,6 +114,29 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
     })
     .wrap(Math.min(110, process.stdout.columns || 100))
     .parseAsync();
+}
+
+function daemonOptions<T>(y: Argv<T>) {
+  return y
+    .option("id", { type: "string", describe: "Orchestrator id (env AGENT_RELAY_ORCHESTRATOR_ID)" })
+    .option("base-dir", { type: "string", describe: "Directory agents must work inside (env AGENT_RELAY_ORCHESTRATOR_BASE_DIR)" })
+    .option("stop-agents", { type: "boolean", default: false, describe: "Stop the agents too on SIGTERM/SIGINT (by default they keep running)" });
+}
+
+function serverOptions<T>(y: Argv<T>) {
+  return y
+    .option("port", { type: "number", default: 4850, describe: "Relay port (0: any free port)" })
+    .option("bind", { type: "string", default: "127.0.0.1", describe: "Relay address; any other than loopback requires a token" })
+    .option("data-dir", { type: "string", describe: "Where the relay keeps its SQLite database (default: ~/.agent-relay/relay)" });
+}
+
+function targetOptions<T>(y: Argv<T>) {
+  return y
+    .positional("agent", { type: "string", describe: "Label, tmux session or agentId" })
+    .option("host", { type: "string", describe: "Only this orchestrator id" })
+    .option("wait", { type: "boolean", default: true, describe: "Wait for the answer (--no-wait to only send)" })
+    .option("timeout", { type: "number", default: 30, describe: "Seconds to wait" })
+    .option("json", { type: "boolean", default: false, describe: "Print JSON" });
 }
 
 main().catch(async (err: unknown) => {

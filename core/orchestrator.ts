@@ -71,15 +71,20 @@ export class Orchestrator {
     return this.transportImpl?.transport;
   }
 
-  /** Recovers running agents, then starts the exit watcher and the relay session. */
+  /**
+   * Recovers running agents and starts the exit watcher (when a backend is
+   * provided), then the relay session (when a transport is provided).
+   */
   async start(): Promise<void> {
     this.running = true;
-    await this.recover();
-    this.scheduleWatch();
+    if (this.backendImpl) {
+      await this.recover();
+      this.scheduleWatch();
+    }
     if (this.transport) {
       this.relay = new RelaySession(this, this.transport, this.logger.withTag("relay"));
       this.relay.start();
-    } else {
+    } else if (this.backendImpl) {
       this.logger.warn("no relay transport configured: agents run, but no controls arrive");
     }
   }

@@ -3,6 +3,7 @@ import type { Logger } from "./logger.js";
 import type { ResolvedConfig } from "./config/schema.js";
 import type {
   AgentReport,
+  ControlResult,
   BackendSession,
   ManagedAgent,
   RelayAgentSummary,
@@ -25,6 +26,8 @@ export interface AgentBackend {
   stop(sessionName: string): Promise<void>;
   /** The last `lines` lines of a session's screen and scrollback. */
   capture(sessionName: string, lines: number): Promise<string[]>;
+  /** The argv that attaches a terminal to a session, where the backend allows that. */
+  attachCommand?(sessionName: string): string[];
 }
 
 /** An error from the relay with its HTTP status, when there was one. */
@@ -45,6 +48,15 @@ export class RelayRequestError extends Error {
  */
 export interface RelayTransport {
   register(registration: Registration): Promise<void>;
+  /**
+   * True when `fetchMessages` itself waits for messages to arrive (long-poll);
+   * the core then polls again at once instead of pausing `pollIntervalMs`.
+   */
+  readonly longPolling?: boolean;
+  /** Ends a `fetchMessages` that is waiting for messages (the daemon is stopping). */
+  interrupt?(): void;
+  /** Sends a control's answer to the relay, where the relay takes answers; otherwise does nothing. */
+  answer?(messageId: number, result: ControlResult): Promise<void>;
   heartbeat(): Promise<void>;
   /** The id of the newest message on the relay (`GET /messages/cursor`). */
   latestMessageId(): Promise<number>;

@@ -48,6 +48,7 @@ export class RelaySession {
     this.running = false;
     clearTimeout(this.heartbeatTimer);
     this.wake?.();
+    this.transport.interrupt?.();
     await Promise.race([this.loop, delay(this.orchestrator.config.requestTimeoutMs)]);
     if (this.connected) await this.reportNow();
   }
@@ -64,12 +65,15 @@ export class RelaySession {
     while (this.running) {
       try {
         if (this.needsRegister) await this.register();
+        const polledAt = Date.now();
         const messages = await this.transport.fetchMessages(this.cursor);
         for (const message of [...messages].sort((a, b) => a.id - b.id)) {
           if (!this.running) break;
           await this.process(message);
         }
-        await this.sleep(config.pollIntervalMs);
+        // A long-poll that came back empty at once must not turn into a busy loop.
+        const waited = this.transport.longPolling && (messages.length > 0 || Date.now() - polledAt > 50);
+        if (!waited) await this.sleep(config.pollIntervalMs);
       } catch (err) {
         if (!this.running) break;
         if (this.connected || this.failures === 0) {
@@ -114,7 +118,8 @@ export class RelaySession {
     this.connected = true;
     this.needsRegister = false;
     this.failures = 0;
-    this.logger.info(`registered as ${config.id} (agent orchestrator-${config.id}) at ${config.relayUrl}`);
+    const mode = this.transport.longPolling ? "long-poll" : `polling every ${config.pollIntervalMs} ms`;
+    this.logger.info(`registered as ${config.id} (agent orchestrator-${config.id}) at ${config.relayUrl}; ${mode}`);
     this.scheduleHeartbeat();
     await this.reportNow();
   }
@@ -147,8 +152,13 @@ export class RelaySession {
     if (!Number.isSafeInteger(message.id)) return;
     if (!this.handled.has(message.id)) {
       const result = await this.resultFor(message);
-      if (result) this.log(message, result);
       this.remember(message.id);
+      if (result) {
+        this.log(message, result);
+        await this.transport.answer?.(message.id, result).catch((err: unknown) => {
+          this.logger.warn(`could not send the answer to message ${message.id}: ${errorMessage(err)}`);
+        });
+      }
     }
     try {
       await this.transport.ack(message.id);

@@ -8,6 +8,7 @@ export interface CommonArgs {
   id?: string | undefined;
   baseDir?: string | undefined;
   logLevel?: string | undefined;
+  token?: string | undefined;
 }
 
 /** The config a command runs with: file, env and its own flags. */
@@ -16,7 +17,7 @@ export function loadCliConfig(args: CommonArgs): Promise<ResolvedConfig> {
     {},
     {
       ...(args.config !== undefined ? { configFile: args.config } : {}),
-      cli: { relayUrl: args.relayUrl, id: args.id, baseDir: args.baseDir, logLevel: args.logLevel },
+      cli: { relayUrl: args.relayUrl, id: args.id, baseDir: args.baseDir, logLevel: args.logLevel, token: args.token },
     },
   );
 }

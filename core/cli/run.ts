@@ -1,6 +1,6 @@
-import { createLogger } from "../logger.js";
 import { Orchestrator } from "../orchestrator.js";
 import { loadCliConfig, type CommonArgs } from "./load.js";
+import { loggerFor, untilSignal } from "./serve.js";
 
 /**
  * Runs the daemon until SIGTERM or SIGINT. The CLI is the composition root:
@@ -8,7 +8,7 @@ import { loadCliConfig, type CommonArgs } from "./load.js";
  */
 export async function runDaemon(args: CommonArgs & { stopAgents?: boolean }): Promise<void> {
   const config = await loadCliConfig(args);
-  const logger = createLogger({ level: config.logLevel, secrets: () => (config.token ? [config.token] : []) });
+  const logger = loggerFor(config);
   const { resolvePlugins } = await import("../../plugins/defaults.js");
   const orchestrator = await Orchestrator.create({ config, plugins: resolvePlugins(config), logger });
   logger.info(
@@ -16,15 +16,5 @@ export async function runDaemon(args: CommonArgs & { stopAgents?: boolean }): Pr
       (config.configFile ? `, config ${config.configFile}` : ""),
   );
   await orchestrator.start();
-
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info(`${signal}: stopping${args.stopAgents ? " (and the agents)" : "; agents keep running"}`);
-    await orchestrator.stop({ stopAgents: Boolean(args.stopAgents) });
-    process.exit(0);
-  };
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
-  process.on("SIGINT", () => void shutdown("SIGINT"));
+  untilSignal(orchestrator, logger, Boolean(args.stopAgents));
 }

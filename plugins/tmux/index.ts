@@ -84,6 +84,10 @@ export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
           while (all.length > 0 && all.at(-1) === "") all.pop();
           return all.slice(-lines);
         },
+
+        attachCommand(sessionName) {
+          return [tmux.bin, ...tmux.socketArgs, "attach-session", "-t", `=${sessionName}`];
+        },
       };
       ctx.provideBackend(backend);
     },

@@ -26,11 +26,12 @@ export interface TmuxResult {
 export class Tmux {
   /** Absolute path of the binary, so wrappers inside panes can call it too. */
   readonly bin: string;
-  private readonly socket: string[];
+  /** `-L name` or `-S path`, or nothing for the default server. */
+  readonly socketArgs: readonly string[];
 
   constructor(private readonly options: TmuxOptions) {
     this.bin = which(options.bin);
-    this.socket = options.socketPath
+    this.socketArgs = options.socketPath
       ? ["-S", options.socketPath]
       : options.socketName
         ? ["-L", options.socketName]
@@ -43,7 +44,7 @@ export class Tmux {
    * between commands.
    */
   run(args: ReadonlyArray<string | typeof TMUX_SEP>): Promise<TmuxResult> {
-    const argv = [...this.socket, ...args.map((a) => (a === TMUX_SEP ? ";" : escapeArg(a)))];
+    const argv = [...this.socketArgs, ...args.map((a) => (a === TMUX_SEP ? ";" : escapeArg(a)))];
     return new Promise((resolve, reject) => {
       execFile(
         this.bin,

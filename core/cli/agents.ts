@@ -1,0 +1,163 @@
+import type { RelayHost, RelayHttpClient } from "../../plugins/relay-http/client.js";
+import type { AgentReport, ControlPayload, ControlResult } from "../types.js";
+import { CliError } from "./fatal.js";
+import { loadCliConfig, type CommonArgs } from "./load.js";
+
+export interface SpawnArgs extends CommonArgs {
+  provider: string;
+  cwd?: string;
+  label?: string;
+  prompt?: string;
+  approvalMode?: string;
+  host?: string;
+  wait?: boolean;
+  timeout: number;
+  json?: boolean;
+}
+
+/** `spawn`: sends a spawn control to a host; with --wait, prints its answer and exits by it. */
+export async function runSpawn(args: SpawnArgs): Promise<void> {
+  const client = await clientFor(args);
+  const host = await pickHost(client, args.host);
+  const control: ControlPayload = {
+    action: "spawn",
+    provider: args.provider,
+    ...(args.cwd !== undefined ? { cwd: args.cwd } : {}),
+    ...(args.label !== undefined ? { label: args.label } : {}),
+    ...(args.prompt !== undefined ? { prompt: args.prompt } : {}),
+    ...(args.approvalMode !== undefined ? { approvalMode: args.approvalMode } : {}),
+    requestedBy: "cli",
+    requestedAt: Date.now(),
+  };
+  await send(client, host, control, args);
+}
+
+export interface TargetArgs extends CommonArgs {
+  agent?: string;
+  all?: boolean;
+  host?: string;
+  wait: boolean;
+  timeout: number;
+  json?: boolean;
+}
+
+/** `stop` and `restart`: finds the host that runs the agent, sends the control, waits for the answer. */
+export async function runTargeted(action: "shutdown" | "restart", args: TargetArgs): Promise<void> {
+  const client = await clientFor(args);
+  if (args.all) {
+    const hosts = args.host ? [await pickHost(client, args.host)] : (await client.hosts()).filter((h) => h.online).map((h) => h.id);
+    if (hosts.length === 0) throw new CliError("no host is online");
+    for (const host of hosts) await send(client, host, { action, requestedBy: "cli", requestedAt: Date.now() }, args);
+    return;
+  }
+  if (!args.agent) throw new CliError("name an agent (its label, session or agentId), or pass --all", 2);
+  const host = await hostOf(client, args.agent, args.host);
+  await send(client, host, { action, agentId: args.agent, requestedBy: "cli", requestedAt: Date.now() }, args);
+}
+
+/** `ps`: hosts and their agents, as a table or JSON. */
+export async function runPs(args: CommonArgs & { json?: boolean }): Promise<void> {
+  const client = await clientFor(args);
+  const hosts = await client.hosts();
+  if (args.json) {
+    process.stdout.write(JSON.stringify(hosts, null, 2) + "\n");
+    return;
+  }
+  const now = Date.now();
+  const rows: string[][] = [["HOST", "STATE", "SEEN", "SESSION", "PROVIDER", "LABEL", "STATUS", "PID", "CWD"]];
+  for (const host of hosts) {
+    const state = host.online ? "online" : "offline";
+    const seen = ago(now - host.lastSeen);
+    if (host.agents.length === 0) rows.push([host.id, state, seen, "-", "", "", "", "", ""]);
+    for (const a of host.agents) {
+      rows.push([host.id, state, seen, a.tmuxSession, a.provider, a.label ?? "", a.status ?? "", a.pid ? String(a.pid) : "", a.cwd]);
+    }
+  }
+  if (hosts.length === 0) {
+    process.stdout.write("no hosts have registered with this relay\n");
+    return;
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const row of rows) process.stdout.write(row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd() + "\n");
+}
+
+async function send(client: RelayHttpClient, host: string, control: ControlPayload, args: { wait?: boolean; timeout: number; json?: boolean }) {
+  const id = await client.sendControl(host, control);
+  if (!args.wait) {
+    process.stdout.write(args.json ? JSON.stringify({ host, messageId: id }) + "\n" : `sent ${control.action} to ${host} (message ${id})\n`);
+    return;
+  }
+  const result = await waitForResult(client, id, args.timeout * 1000);
+  if (!result) throw new CliError(`no answer from ${host} within ${args.timeout} s (message ${id} stays queued)`);
+  if (args.json) process.stdout.write(JSON.stringify({ host, messageId: id, ...result }, null, 2) + "\n");
+  else if (result.ok) {
+    process.stdout.write(`${host}: ${result.message}\n`);
+    for (const agent of result.agents) process.stdout.write(describeAgent(agent) + "\n");
+  }
+  if (!result.ok) {
+    if (args.json) process.exitCode = 1;
+    else throw new CliError(`${host} refused ${control.action} [${result.code}]: ${result.error}`);
+  }
+}
+
+async function waitForResult(client: RelayHttpClient, id: number, timeoutMs: number): Promise<ControlResult | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (let left = timeoutMs; left > 0; left = deadline - Date.now()) {
+    const result = await client.result(id, Math.min(left, 25_000));
+    if (result) return result;
+  }
+  return undefined;
+}
+
+async function pickHost(client: RelayHttpClient, wanted: string | undefined): Promise<string> {
+  let hosts: RelayHost[];
+  try {
+    hosts = await client.hosts();
+  } catch (err) {
+    if (wanted) return wanted; // a plain relay cannot list hosts; trust the name
+    throw new CliError(`${(err as Error).message}; name the host with --host`);
+  }
+  if (wanted) {
+    const host = hosts.find((h) => h.id === wanted);
+    if (!host) throw new CliError(`no host "${wanted}" on this relay (hosts: ${hosts.map((h) => h.id).join(", ") || "none"})`);
+    if (!host.online) process.stderr.write(`warning: ${wanted} is offline; the control waits for it\n`);
+    return host.id;
+  }
+  const online = hosts.filter((h) => h.online);
+  if (online.length === 1) return online[0]!.id;
+  if (online.length === 0) throw new CliError("no host is online; start a daemon, or name one with --host");
+  throw new CliError(`${online.length} hosts are online (${online.map((h) => h.id).join(", ")}): name one with --host`);
+}
+
+async function hostOf(client: RelayHttpClient, target: string, wanted: string | undefined): Promise<string> {
+  const hosts = (await client.hosts()).filter((h) => !wanted || h.id === wanted);
+  if (wanted && hosts.length === 0) throw new CliError(`no host "${wanted}" on this relay`);
+  const matches = hosts.filter((h) => h.agents.some((a) => matches_(a, target)));
+  if (matches.length === 1) return matches[0]!.id;
+  if (matches.length === 0) {
+    const known = hosts.flatMap((h) => h.agents.map((a) => a.label ?? a.tmuxSession));
+    throw new CliError(`no agent matches "${target}"${known.length ? ` (agents: ${known.join(", ")})` : " (no agents are running)"}`);
+  }
+  throw new CliError(`"${target}" matches agents on ${matches.map((h) => h.id).join(", ")}: name one with --host`);
+}
+
+function matches_(agent: AgentReport, target: string): boolean {
+  return agent.tmuxSession === target || agent.label === target || (agent.agentId !== "" && agent.agentId === target);
+}
+
+function describeAgent(a: AgentReport): string {
+  return `  ${a.tmuxSession}  ${a.provider}  ${a.label ?? ""}  ${a.status ?? ""}  pid ${a.pid ?? "-"}  ${a.cwd}`;
+}
+
+async function clientFor(args: CommonArgs): Promise<RelayHttpClient> {
+  const config = await loadCliConfig(args);
+  const { RelayHttpClient } = await import("../../plugins/relay-http/client.js");
+  return new RelayHttpClient({ relayUrl: config.relayUrl, ...(config.token ? { token: config.token } : {}), timeoutMs: config.requestTimeoutMs });
+}
+
+function ago(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.round(s / 60)}m ago`;
+  return `${Math.round(s / 3600)}h ago`;
+}

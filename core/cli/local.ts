@@ -1,0 +1,70 @@
+import { spawn } from "node:child_process";
+import { Orchestrator } from "../orchestrator.js";
+import type { BackendSession } from "../types.js";
+import { CliError } from "./fatal.js";
+import { loadCliConfig, type CommonArgs } from "./load.js";
+import { loggerFor } from "./serve.js";
+
+/** The backend of this host (as the daemon configures it), and the session of the named agent. */
+async function localAgent(args: CommonArgs & { agent: string }) {
+  const config = await loadCliConfig(args);
+  const { resolvePlugins } = await import("../../plugins/defaults.js");
+  const orchestrator = await Orchestrator.create({ config, plugins: resolvePlugins(config), logger: loggerFor(config) });
+  const backend = orchestrator.backend;
+  const sessions = await backend.list();
+  const mine = sessions.filter((s) => !s.meta || s.meta.orchestratorId === config.id);
+  const found = mine.filter((s) => s.name === args.agent || s.meta?.label === args.agent);
+  if (found.length === 0) {
+    const known = mine.map(name).join(", ");
+    throw new CliError(`no agent "${args.agent}" on this host${known ? ` (agents here: ${known})` : ""}; logs and attach work on the agent's own host`);
+  }
+  if (found.length > 1) throw new CliError(`"${args.agent}" matches ${found.map((s) => s.name).join(", ")}: use the session name`);
+  return { backend, session: found[0]! };
+}
+
+/** `logs`: the agent's screen and scrollback, from its own host. */
+export async function runLogs(args: CommonArgs & { agent: string; follow?: boolean; lines: number }): Promise<void> {
+  const { backend, session } = await localAgent(args);
+  let shown = await backend.capture(session.name, args.lines);
+  process.stdout.write(shown.join("\n") + (shown.length ? "\n" : ""));
+  if (!args.follow) return;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 500));
+    let lines: string[];
+    try {
+      lines = await backend.capture(session.name, 2000);
+    } catch {
+      process.stderr.write(`${session.name} has ended\n`);
+      return;
+    }
+    const fresh = newLines(shown, lines);
+    if (fresh.length) process.stdout.write(fresh.join("\n") + "\n");
+    shown = lines;
+  }
+}
+
+/** `attach`: this terminal joins the agent's session. */
+export async function runAttach(args: CommonArgs & { agent: string }): Promise<void> {
+  const { backend, session } = await localAgent(args);
+  const argv = backend.attachCommand?.(session.name);
+  if (!argv) throw new CliError("this host's agent backend cannot attach a terminal");
+  const env = { ...process.env };
+  delete env.TMUX; // nesting is what the user asked for
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: "inherit", env });
+  process.exitCode = await new Promise<number>((resolve) => child.on("exit", (code) => resolve(code ?? 1)));
+}
+
+/** What `next` adds after the end of `prev`: the lines past the last place `prev`'s tail appears. */
+export function newLines(prev: string[], next: string[]): string[] {
+  for (let k = Math.min(prev.length, next.length, 50); k > 0; k--) {
+    const tail = prev.slice(-k);
+    for (let j = next.length - k; j >= 0; j--) {
+      if (tail.every((line, i) => next[j + i] === line)) return next.slice(j + k);
+    }
+  }
+  return next;
+}
+
+function name(s: BackendSession): string {
+  return s.meta?.label ? `${s.meta.label} (${s.name})` : s.name;
+}

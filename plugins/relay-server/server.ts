@@ -1,0 +1,275 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { z } from "zod";
+import type { Logger } from "../../core/index.js";
+import { RelayStore, type MessageRow } from "./store.js";
+
+/** Extensions this relay offers beyond protocol v2, announced in the registration answer. */
+export const RELAY_EXTENSIONS = ["long-poll", "control-results"] as const;
+
+export interface RelayServerOptions {
+  dataDir: string;
+  port?: number;
+  bind?: string;
+  token?: string;
+  /** A host is offline when it has not been heard from for this long. */
+  offlineAfterMs?: number;
+  maxBodyBytes?: number;
+  logger?: Logger;
+}
+
+const MAX_WAIT_MS = 30_000;
+const SAFE_ID = /^[A-Za-z0-9._:@-]{1,200}$/;
+
+const registrationSchema = z.looseObject({ id: z.string().regex(SAFE_ID, "expected an orchestrator id") });
+const messageSchema = z.object({
+  to: z.string().regex(SAFE_ID, "expected an agent name"),
+  from: z.string().max(200).optional(),
+  kind: z.string().min(1).max(64).default("message"),
+  body: z.string().max(1_000_000).default(""),
+  payload: z.record(z.string(), z.unknown()).default({}),
+  meta: z.record(z.string(), z.unknown()).default({}),
+});
+const agentSchema = z.looseObject({ id: z.string().regex(SAFE_ID).optional(), label: z.string().max(200).optional() });
+
+/**
+ * An Agent Relay server: every call of PROTOCOL.md, so an unmodified 0.9.0
+ * daemon works against it, plus sending messages, listing hosts, agent
+ * self-registration, long-poll (`wait=` on `GET /messages`) and control
+ * results (`/messages/:id/result`). State lives in SQLite under `dataDir`.
+ */
+export class RelayServer {
+  readonly store: RelayStore;
+  private server?: Server;
+  private readonly messageWaiters = new Map<string, Set<() => void>>();
+  private readonly resultWaiters = new Map<number, Set<() => void>>();
+  private readonly tokenDigest?: Buffer;
+  url = "";
+
+  constructor(private readonly options: RelayServerOptions) {
+    const bind = options.bind ?? "127.0.0.1";
+    if (!isLoopback(bind) && !options.token) {
+      throw new Error(`refusing to listen on ${bind} without a token: set AGENT_RELAY_TOKEN (or bind 127.0.0.1)`);
+    }
+    if (options.token) this.tokenDigest = digest(options.token);
+    this.store = new RelayStore(options.dataDir);
+  }
+
+  async listen(): Promise<string> {
+    const server = createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        this.options.logger?.warn(`relay: ${req.method} ${req.url}: ${(err as Error).message}`);
+        if (!res.headersSent) send(res, 500, { error: "internal error" });
+      });
+    });
+    this.server = server;
+    const bind = this.options.bind ?? "127.0.0.1";
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.options.port ?? 4850, bind, () => resolve());
+    });
+    const { port } = server.address() as AddressInfo;
+    this.url = `http://${bind.includes(":") ? `[${bind}]` : bind}:${port}`;
+    return this.url;
+  }
+
+  async close(): Promise<void> {
+    for (const waiters of [...this.messageWaiters.values(), ...this.resultWaiters.values()]) for (const wake of waiters) wake();
+    if (this.server) {
+      this.server.closeAllConnections();
+      await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+    }
+    this.store.close();
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://relay");
+    const method = req.method ?? "GET";
+    const path = url.pathname.replace(/\/+$/, "");
+    if (!path.startsWith("/api/")) return send(res, 404, { error: "not found" });
+    if (this.tokenDigest && !this.authorized(req)) return send(res, 401, { error: "missing or wrong X-Agent-Relay-Token" });
+    const body = method === "GET" || method === "DELETE" ? undefined : await this.readJson(req, res);
+    if (body === INVALID) return;
+    const now = Date.now();
+    const store = this.store;
+    let m: RegExpMatchArray | null;
+
+    if (path === "/api/health" && method === "GET") return send(res, 200, { ok: true, protocolVersion: 2, extensions: RELAY_EXTENSIONS });
+    if (path === "/api/orchestrators" && method === "POST") {
+      const reg = registrationSchema.safeParse(body);
+      if (!reg.success) return invalid(res, reg.error);
+      store.registerHost(reg.data.id, reg.data, now);
+      return send(res, 200, { ok: true, id: reg.data.id, extensions: RELAY_EXTENSIONS });
+    }
+    if (path === "/api/orchestrators" && method === "GET") return send(res, 200, store.hosts().map((h) => this.describeHost(h, now)));
+    if ((m = path.match(/^\/api\/orchestrators\/([^/]+)$/)) && method === "GET") {
+      const host = store.host(decodeURIComponent(m[1]!));
+      return host ? send(res, 200, this.describeHost(host, now)) : send(res, 404, { error: "unknown orchestrator" });
+    }
+    if ((m = path.match(/^\/api\/orchestrators\/([^/]+)\/heartbeat$/)) && method === "POST") {
+      return store.touchHost(decodeURIComponent(m[1]!), now) ? send(res, 200, { ok: true }) : send(res, 404, { error: "unknown orchestrator" });
+    }
+    if ((m = path.match(/^\/api\/orchestrators\/([^/]+)\/agents$/)) && method === "PATCH") {
+      const agents = (body as { agents?: unknown })?.agents;
+      if (!Array.isArray(agents)) return send(res, 400, { error: "agents: expected an array" });
+      return store.setHostAgents(decodeURIComponent(m[1]!), agents, now) ? send(res, 200, { ok: true }) : send(res, 404, { error: "unknown orchestrator" });
+    }
+    if (path === "/api/messages/cursor" && method === "GET") return send(res, 200, { latestId: store.latestMessageId() });
+    if (path === "/api/messages" && method === "GET") return this.listMessages(url, res, now);
+    if (path === "/api/messages" && method === "POST") {
+      const parsed = messageSchema.safeParse(body);
+      if (!parsed.success) return invalid(res, parsed.error);
+      const message = store.insertMessage({ ...parsed.data, createdAt: now });
+      wakeAll(this.messageWaiters, message.to);
+      return send(res, 201, message);
+    }
+    if ((m = path.match(/^\/api\/messages\/(\d+)$/)) && method === "PATCH") {
+      const id = Number(m[1]);
+      const readBy = (body as { readBy?: unknown })?.readBy;
+      if (typeof readBy !== "string" || !SAFE_ID.test(readBy)) return send(res, 400, { error: "readBy: expected an agent name" });
+      if (!store.message(id)) return send(res, 404, { error: "no such message" });
+      store.markRead(id, readBy, now);
+      return send(res, 200, { ok: true });
+    }
+    if ((m = path.match(/^\/api\/messages\/(\d+)\/result$/))) {
+      const id = Number(m[1]);
+      if (!store.message(id)) return send(res, 404, { error: "no such message" });
+      if (method === "POST") {
+        if (typeof body !== "object" || body === null || typeof (body as { ok?: unknown }).ok !== "boolean") {
+          return send(res, 400, { error: "result: expected an object with a boolean ok" });
+        }
+        store.setResult(id, body, now);
+        wakeAll(this.resultWaiters, id);
+        return send(res, 200, { ok: true });
+      }
+      if (method === "GET") {
+        const wait = waitMs(url);
+        let result = store.result(id);
+        if (result === undefined && wait > 0) {
+          await this.waitFor(this.resultWaiters, id, wait, req);
+          result = store.result(id);
+        }
+        return result === undefined ? send(res, 202, { pending: true }) : send(res, 200, result);
+      }
+    }
+    if (path === "/api/agents" && method === "GET") return send(res, 200, store.agents());
+    if (path === "/api/agents" && method === "POST") {
+      const parsed = agentSchema.safeParse(body);
+      if (!parsed.success) return invalid(res, parsed.error);
+      const id = parsed.data.id ?? `agent-${now.toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+      const record = { ...parsed.data, id };
+      store.upsertAgent(id, record, now);
+      return send(res, 201, record);
+    }
+    if ((m = path.match(/^\/api\/agents\/(.+)$/)) && method === "DELETE") {
+      return store.deleteAgent(decodeURIComponent(m[1]!)) ? send(res, 200, { ok: true }) : send(res, 404, { error: "no such agent" });
+    }
+    return send(res, 404, { error: `no route ${method} ${path}` });
+  }
+
+  private async listMessages(url: URL, res: ServerResponse, now: number): Promise<void> {
+    const to = url.searchParams.get("for") ?? "";
+    if (!SAFE_ID.test(to)) return send(res, 400, { error: "for: expected an agent name" });
+    const sinceId = Number(url.searchParams.get("sinceId") ?? 0) || 0;
+    const unread = url.searchParams.get("unread") === "true";
+    if (to.startsWith("orchestrator-")) this.store.touchHost(to.slice("orchestrator-".length), now);
+    let messages = this.store.messagesFor(to, sinceId, unread);
+    const wait = waitMs(url);
+    if (messages.length === 0 && wait > 0) {
+      await this.waitFor(this.messageWaiters, to, wait, res.req);
+      messages = this.store.messagesFor(to, sinceId, unread);
+    }
+    return send(res, 200, messages.map(wire));
+  }
+
+  private waitFor<K>(waiters: Map<K, Set<() => void>>, key: K, ms: number, req: IncomingMessage): Promise<void> {
+    return new Promise((resolve) => {
+      const set = waiters.get(key) ?? new Set();
+      waiters.set(key, set);
+      const done = () => {
+        clearTimeout(timer);
+        set.delete(done);
+        if (set.size === 0 && waiters.get(key) === set) waiters.delete(key);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      set.add(done);
+      req.once("close", done);
+    });
+  }
+
+  private describeHost(host: ReturnType<RelayStore["hosts"]>[number], now: number) {
+    const offlineAfter = this.options.offlineAfterMs ?? 90_000;
+    const { id: _id, ...registration } = host.registration;
+    return {
+      id: host.id,
+      ...registration,
+      registeredAt: host.registeredAt,
+      lastSeen: host.lastSeen,
+      online: now - host.lastSeen < offlineAfter,
+      agents: host.agents,
+    };
+  }
+
+  private authorized(req: IncomingMessage): boolean {
+    const given = req.headers["x-agent-relay-token"];
+    return typeof given === "string" && timingSafeEqual(digest(given), this.tokenDigest!);
+  }
+
+  private async readJson(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
+    const limit = this.options.maxBodyBytes ?? 1024 * 1024;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > limit) {
+        send(res, 413, { error: `request body over ${limit} bytes` });
+        req.destroy();
+        return INVALID;
+      }
+      chunks.push(chunk as Buffer);
+    }
+    if (size === 0) return undefined;
+    try {
+      return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    } catch {
+      send(res, 400, { error: "body is not valid JSON" });
+      return INVALID;
+    }
+  }
+}
+
+const INVALID = Symbol("invalid body");
+
+function wire(message: MessageRow) {
+  return { id: message.id, from: message.from, to: message.to, kind: message.kind, body: message.body, createdAt: message.createdAt, payload: message.payload, meta: message.meta };
+}
+
+function wakeAll<K>(waiters: Map<K, Set<() => void>>, key: K): void {
+  for (const wake of [...(waiters.get(key) ?? [])]) wake();
+}
+
+function waitMs(url: URL): number {
+  const wait = Number(url.searchParams.get("wait") ?? 0);
+  return Number.isFinite(wait) && wait > 0 ? Math.min(wait, MAX_WAIT_MS) : 0;
+}
+
+function digest(value: string): Buffer {
+  return createHash("sha256").update(value).digest();
+}
+
+export function isLoopback(address: string): boolean {
+  return address === "localhost" || address === "::1" || /^127\.\d+\.\d+\.\d+$/.test(address);
+}
+
+function invalid(res: ServerResponse, error: z.ZodError): void {
+  const issue = error.issues[0]!;
+  send(res, 400, { error: `${issue.path.join(".") || "body"}: ${issue.message}` });
+}
+
+function send(res: ServerResponse, status: number, data: unknown): void {
+  const body = JSON.stringify(data);
+  res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) });
+  res.end(body);
+}

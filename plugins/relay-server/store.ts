@@ -1,0 +1,208 @@
+import Database from "better-sqlite3";
+import { chmodSync, existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+export interface HostRow {
+  id: string;
+  registration: Record<string, unknown>;
+  registeredAt: number;
+  lastSeen: number;
+  agents: Array<Record<string, unknown>>;
+}
+
+export interface MessageRow {
+  id: number;
+  to: string;
+  from?: string;
+  kind: string;
+  body: string;
+  createdAt: number;
+  payload: Record<string, unknown>;
+  meta: Record<string, unknown>;
+}
+
+/**
+ * The relay's state in SQLite (WAL): hosts, messages with who has read them,
+ * control results, and agent records. Every write is a committed
+ * transaction, so a `kill -9` loses nothing that was answered.
+ */
+export class RelayStore {
+  private readonly db: Database.Database;
+  private readonly stmt;
+
+  constructor(dataDir: string) {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const file = join(dataDir, "relay.db");
+    const fresh = !existsSync(file);
+    this.db = new Database(file);
+    if (fresh) chmodSync(file, 0o600);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = NORMAL");
+    this.db.pragma("busy_timeout = 5000");
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS hosts (
+        id TEXT PRIMARY KEY, registration TEXT NOT NULL, registered_at INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL, agents TEXT NOT NULL DEFAULT '[]');
+      CREATE TABLE IF NOT EXISTS messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, to_agent TEXT NOT NULL, from_agent TEXT,
+        kind TEXT NOT NULL, body TEXT NOT NULL, payload TEXT NOT NULL, meta TEXT NOT NULL,
+        created_at INTEGER NOT NULL);
+      CREATE INDEX IF NOT EXISTS messages_to ON messages (to_agent, id);
+      CREATE TABLE IF NOT EXISTS message_reads (
+        message_id INTEGER NOT NULL, reader TEXT NOT NULL, read_at INTEGER NOT NULL,
+        PRIMARY KEY (message_id, reader));
+      CREATE TABLE IF NOT EXISTS results (
+        message_id INTEGER PRIMARY KEY, result TEXT NOT NULL, created_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS agents (
+        id TEXT PRIMARY KEY, record TEXT NOT NULL, updated_at INTEGER NOT NULL);
+    `);
+    this.stmt = {
+      upsertHost: this.db.prepare(
+        `INSERT INTO hosts (id, registration, registered_at, last_seen) VALUES (?, ?, ?, ?)
+         ON CONFLICT(id) DO UPDATE SET registration = excluded.registration, registered_at = excluded.registered_at, last_seen = excluded.last_seen`,
+      ),
+      touchHost: this.db.prepare("UPDATE hosts SET last_seen = ? WHERE id = ?"),
+      setAgents: this.db.prepare("UPDATE hosts SET agents = ?, last_seen = ? WHERE id = ?"),
+      hosts: this.db.prepare("SELECT * FROM hosts ORDER BY id"),
+      host: this.db.prepare("SELECT * FROM hosts WHERE id = ?"),
+      latest: this.db.prepare("SELECT COALESCE(MAX(id), 0) AS latest FROM messages"),
+      insertMessage: this.db.prepare(
+        "INSERT INTO messages (to_agent, from_agent, kind, body, payload, meta, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      ),
+      messagesFor: this.db.prepare("SELECT * FROM messages WHERE to_agent = ? AND id > ? ORDER BY id LIMIT 500"),
+      unreadFor: this.db.prepare(
+        `SELECT * FROM messages m WHERE m.to_agent = ? AND m.id > ?
+         AND NOT EXISTS (SELECT 1 FROM message_reads r WHERE r.message_id = m.id AND r.reader = ?) ORDER BY m.id LIMIT 500`,
+      ),
+      message: this.db.prepare("SELECT * FROM messages WHERE id = ?"),
+      markRead: this.db.prepare("INSERT OR IGNORE INTO message_reads (message_id, reader, read_at) VALUES (?, ?, ?)"),
+      setResult: this.db.prepare("INSERT OR REPLACE INTO results (message_id, result, created_at) VALUES (?, ?, ?)"),
+      result: this.db.prepare("SELECT result FROM results WHERE message_id = ?"),
+      upsertAgent: this.db.prepare(
+        "INSERT INTO agents (id, record, updated_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at",
+      ),
+      agents: this.db.prepare("SELECT record FROM agents ORDER BY id"),
+      deleteAgent: this.db.prepare("DELETE FROM agents WHERE id = ?"),
+    };
+  }
+
+  registerHost(id: string, registration: Record<string, unknown>, now: number): void {
+    this.stmt.upsertHost.run(id, JSON.stringify(registration), now, now);
+  }
+
+  /** Marks a host as seen; false when it is not registered. */
+  touchHost(id: string, now: number): boolean {
+    return this.stmt.touchHost.run(now, id).changes > 0;
+  }
+
+  setHostAgents(id: string, agents: unknown[], now: number): boolean {
+    return this.stmt.setAgents.run(JSON.stringify(agents), now, id).changes > 0;
+  }
+
+  hosts(): HostRow[] {
+    return (this.stmt.hosts.all() as RawHost[]).map(toHost);
+  }
+
+  host(id: string): HostRow | undefined {
+    const row = this.stmt.host.get(id) as RawHost | undefined;
+    return row ? toHost(row) : undefined;
+  }
+
+  latestMessageId(): number {
+    return (this.stmt.latest.get() as { latest: number }).latest;
+  }
+
+  insertMessage(message: Omit<MessageRow, "id">): MessageRow {
+    const info = this.stmt.insertMessage.run(
+      message.to,
+      message.from ?? null,
+      message.kind,
+      message.body,
+      JSON.stringify(message.payload),
+      JSON.stringify(message.meta),
+      message.createdAt,
+    );
+    return { ...message, id: Number(info.lastInsertRowid) };
+  }
+
+  messagesFor(to: string, sinceId: number, unreadOnly: boolean): MessageRow[] {
+    const rows = unreadOnly ? this.stmt.unreadFor.all(to, sinceId, to) : this.stmt.messagesFor.all(to, sinceId);
+    return (rows as RawMessage[]).map(toMessage);
+  }
+
+  message(id: number): MessageRow | undefined {
+    const row = this.stmt.message.get(id) as RawMessage | undefined;
+    return row ? toMessage(row) : undefined;
+  }
+
+  markRead(id: number, reader: string, now: number): void {
+    this.stmt.markRead.run(id, reader, now);
+  }
+
+  setResult(id: number, result: unknown, now: number): void {
+    this.stmt.setResult.run(id, JSON.stringify(result), now);
+  }
+
+  result(id: number): unknown {
+    const row = this.stmt.result.get(id) as { result: string } | undefined;
+    return row ? JSON.parse(row.result) : undefined;
+  }
+
+  upsertAgent(id: string, record: Record<string, unknown>, now: number): void {
+    this.stmt.upsertAgent.run(id, JSON.stringify(record), now);
+  }
+
+  agents(): Array<Record<string, unknown>> {
+    return (this.stmt.agents.all() as Array<{ record: string }>).map((r) => JSON.parse(r.record) as Record<string, unknown>);
+  }
+
+  deleteAgent(id: string): boolean {
+    return this.stmt.deleteAgent.run(id).changes > 0;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+interface RawHost {
+  id: string;
+  registration: string;
+  registered_at: number;
+  last_seen: number;
+  agents: string;
+}
+
+interface RawMessage {
+  id: number;
+  to_agent: string;
+  from_agent: string | null;
+  kind: string;
+  body: string;
+  payload: string;
+  meta: string;
+  created_at: number;
+}
+
+function toHost(row: RawHost): HostRow {
+  return {
+    id: row.id,
+    registration: JSON.parse(row.registration) as Record<string, unknown>,
+    registeredAt: row.registered_at,
+    lastSeen: row.last_seen,
+    agents: JSON.parse(row.agents) as Array<Record<string, unknown>>,
+  };
+}
+
+function toMessage(row: RawMessage): MessageRow {
+  return {
+    id: row.id,
+    to: row.to_agent,
+    ...(row.from_agent !== null ? { from: row.from_agent } : {}),
+    kind: row.kind,
+    body: row.body,
+    createdAt: row.created_at,
+    payload: JSON.parse(row.payload) as Record<string, unknown>,
+    meta: JSON.parse(row.meta) as Record<string, unknown>,
+  };
+}
