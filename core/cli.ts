@@ -125,8 +125,8 @@ function daemonOptions<T>(y: Argv<T>) {
 
 function serverOptions<T>(y: Argv<T>) {
   return y
-    .option("port", { type: "number", default: 4850, describe: "Relay port (0: any free port)" })
-    .option("bind", { type: "string", default: "127.0.0.1", describe: "Relay address; any other than loopback requires a token" })
+    .option("port", { type: "number", describe: "Relay port; 0 takes any free port (default: 4850)" })
+    .option("bind", { type: "string", describe: "Relay address; any but loopback requires a token (default: 127.0.0.1)" })
     .option("data-dir", { type: "string", describe: "Where the relay keeps its SQLite database (default: ~/.agent-relay/relay)" });
 }
 

@@ -15,8 +15,10 @@ export async function runRelay(args: ServeArgs): Promise<void> {
   const config = await loadCliConfig(args);
   const logger = loggerFor(config);
   const { relayServerPlugin } = await import("../../plugins/relay-server/index.js");
-  const orchestrator = await Orchestrator.create({ config, plugins: [relayServerPlugin(serverOptions(args))], logger });
+  const server = await startServer(args, config, logger);
+  const orchestrator = await Orchestrator.create({ config, plugins: [relayServerPlugin({ server })], logger });
   await orchestrator.start();
+  process.stdout.write(`relay ${server.url}\n`);
   untilSignal(orchestrator, logger, false);
 }
 
@@ -24,16 +26,9 @@ export async function runRelay(args: ServeArgs): Promise<void> {
 export async function runUp(args: ServeArgs): Promise<void> {
   const base = await loadCliConfig(args);
   const logger = loggerFor(base);
-  const { RelayServer, relayServerPlugin, defaultDataDir } = await import("../../plugins/relay-server/index.js");
-  const server = new RelayServer({
-    port: args.port ?? 4850,
-    bind: args.bind ?? "127.0.0.1",
-    dataDir: args.dataDir ?? defaultDataDir(),
-    ...(base.token ? { token: base.token } : {}),
-    logger: logger.withTag("relay-server"),
-  });
-  const url = await server.listen();
-  const local = url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:");
+  const { relayServerPlugin } = await import("../../plugins/relay-server/index.js");
+  const server = await startServer(args, base, logger);
+  const local = server.url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:");
   const config = await loadCliConfig({ ...args, relayUrl: local });
   const { resolvePlugins } = await import("../../plugins/defaults.js");
   const orchestrator = await Orchestrator.create({
@@ -42,16 +37,17 @@ export async function runUp(args: ServeArgs): Promise<void> {
     logger,
   });
   await orchestrator.start();
-  process.stdout.write(`relay ${url}\n`);
+  process.stdout.write(`relay ${server.url}\n`);
   untilSignal(orchestrator, logger, Boolean(args.stopAgents));
 }
 
-function serverOptions(args: ServeArgs) {
-  return {
-    ...(args.port !== undefined ? { port: args.port } : {}),
-    ...(args.bind !== undefined ? { bind: args.bind } : {}),
-    ...(args.dataDir !== undefined ? { dataDir: args.dataDir } : {}),
-  };
+/** Starts the relay first, so a port of 0 is known before the daemon needs the URL. */
+async function startServer(args: ServeArgs, config: ResolvedConfig, logger: Logger) {
+  const { RelayServer, serverOptions } = await import("../../plugins/relay-server/index.js");
+  const options = serverOptions(config, { port: args.port, bind: args.bind, dataDir: args.dataDir });
+  const server = new RelayServer({ ...options, logger: logger.withTag("relay-server") });
+  await server.listen();
+  return server;
 }
 
 export function loggerFor(config: ResolvedConfig): Logger {

@@ -1,10 +1,10 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
-import { definePlugin, readPluginOptions } from "../../core/index.js";
-import { RelayServer } from "./server.js";
+import { definePlugin, readPluginOptions, type ResolvedConfig } from "../../core/index.js";
+import { RelayServer, type RelayServerOptions } from "./server.js";
 
-export { RelayServer, RELAY_EXTENSIONS, isLoopback } from "./server.js";
+export { RelayServer, RELAY_EXTENSIONS, isLoopback, type RelayServerOptions } from "./server.js";
 
 export const RELAY_SERVER_PLUGIN = "relay-server";
 
@@ -36,13 +36,7 @@ export function relayServerPlugin(overrides: RelayServerPluginOptions = {}) {
       const { server: given, ...rest } = overrides;
       let server = given;
       if (!server) {
-        const options = optionsSchema.parse({ ...readPluginOptions(ctx.config, "relayServer", optionsSchema.partial()), ...rest });
-        server = new RelayServer({
-          ...options,
-          dataDir: options.dataDir ?? defaultDataDir(),
-          ...(ctx.config.token ? { token: ctx.config.token } : {}),
-          logger: ctx.logger,
-        });
+        server = new RelayServer({ ...serverOptions(ctx.config, rest), logger: ctx.logger });
         await server.listen();
       }
       ctx.logger.info(`relay listening on ${server.url}`);
@@ -52,6 +46,16 @@ export function relayServerPlugin(overrides: RelayServerPluginOptions = {}) {
   });
 }
 
-export function defaultDataDir(): string {
-  return join(process.env.HOME || homedir(), ".agent-relay", "relay");
+/**
+ * The relay's options: the config's `relayServer` section, then `overrides`
+ * (command-line flags), then defaults. The token is the config's own.
+ */
+export function serverOptions(config: ResolvedConfig, overrides: z.input<typeof optionsSchema> = {}): RelayServerOptions {
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  const options = optionsSchema.parse({ ...readPluginOptions(config, "relayServer", optionsSchema.partial()), ...defined });
+  return {
+    ...options,
+    dataDir: options.dataDir ?? join(process.env.HOME || homedir(), ".agent-relay", "relay"),
+    ...(config.token ? { token: config.token } : {}),
+  };
 }

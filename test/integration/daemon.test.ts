@@ -40,8 +40,11 @@ const events = (name: string) =>
 
 describe("the daemon against a plain protocol-v2 relay, configured with 0.9.0's env vars", () => {
   it("registers, spawns from a control, reports, restarts with the same prompt, shuts down, and cleans relay records", async () => {
-    daemon();
+    const d = daemon();
     const registration = await registered();
+    // the relay offers no extensions: the daemon polls at its interval
+    expect(await d.waitForLog(/registered as box/)).toMatch(/; polling every 1000 ms$/);
+    expect(relay.requests.some((r) => r.path === "/api/messages" && r.method === "GET")).toBe(true);
     expect(registration).toMatchObject({
       id: "box",
       providers: ["claude", "codex"],

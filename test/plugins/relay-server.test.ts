@@ -1,11 +1,11 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { RelayServer } from "../../plugins/relay-server/index.js";
 import { CLI } from "../support/env.js";
+import { freePort } from "../support/net.js";
 import { waitFor } from "../support/wait.js";
 
 const dirs: string[] = [];
@@ -162,13 +162,3 @@ describe("relay server: protocol v2", () => {
     }
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}

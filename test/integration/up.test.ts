@@ -1,0 +1,89 @@
+import { writeFileSync } from "node:fs";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { CLI, TestHome } from "../support/env.js";
+import { TestTmux } from "../support/tmux.js";
+import { freePort } from "../support/net.js";
+import { TestUp } from "../support/up.js";
+import { waitFor } from "../support/wait.js";
+
+let home: TestHome;
+let tmux: TestTmux;
+let up: TestUp;
+
+beforeEach(async () => {
+  home = new TestHome();
+  tmux = new TestTmux();
+  // what a root user who means it puts in the config; tests run as root
+  up = new TestUp(home, tmux, { AGENT_RELAY_ORCHESTRATOR_CONFIG: writeConfig(home) });
+  await up.start();
+});
+afterEach(async () => {
+  await up.stop();
+  tmux.kill();
+  home.remove();
+});
+
+function writeConfig(h: TestHome): string {
+  const file = `${h.root}/orchestrator.config.json`;
+  writeFileSync(file, JSON.stringify({ env: { IS_SANDBOX: "1", FAKE_CLAUDE_TRANSCRIPT: h.transcript } }));
+  return file;
+}
+
+describe("up: a relay and a daemon in one process, driven by the CLI", () => {
+  it("uses long-poll against its own relay", () => {
+    expect(up.logs.some((l) => /registered as box .*; long-poll$/.test(l))).toBe(true);
+  });
+
+  it("spawn --wait prints the agent record; ps, logs, restart and stop work on it", async () => {
+    const spawned = await up.cli(["spawn", "claude", "--label", "Web UI", "--cwd", home.project, "--prompt", "hello", "--wait"]);
+    expect(spawned).toMatchObject({ code: 0, stderr: "" });
+    expect(spawned.stdout).toMatch(/^box: spawned ar-claude-web-ui\n  ar-claude-web-ui  claude  Web UI  running  pid \d+  .*\/projects\/app\n$/);
+
+    const json = JSON.parse((await up.cli(["spawn", "codex", "--label", "coder", "--wait", "--json"])).stdout);
+    expect(json).toMatchObject({ host: "box", ok: true, action: "spawn", agents: [{ tmuxSession: "ar-codex-coder", provider: "codex", label: "coder", status: "running" }] });
+
+    await waitFor("both agents in ps", async () => (await up.cli(["ps"])).stdout.includes("ar-codex-coder"));
+    const ps = (await up.cli(["ps"])).stdout.split("\n");
+    expect(ps[0]).toMatch(/^HOST\s+STATE\s+SEEN\s+SESSION\s+PROVIDER\s+LABEL\s+STATUS\s+PID\s+CWD$/);
+    expect(ps.find((l) => l.includes("ar-claude-web-ui"))).toMatch(/^box\s+online\s+\d+s ago\s+ar-claude-web-ui\s+claude\s+Web UI\s+running\s+\d+\s+\S+\/projects\/app$/);
+    const hosts = JSON.parse((await up.cli(["ps", "--json"])).stdout);
+    expect(hosts).toEqual([expect.objectContaining({ id: "box", online: true, agents: expect.arrayContaining([expect.objectContaining({ label: "Web UI" })]) })]);
+
+    await waitFor("claude's ready screen in logs", async () => (await up.cli(["logs", "Web UI", "--lines", "20"])).stdout.includes("> hello"));
+
+    const restarted = await up.cli(["restart", "Web UI"]);
+    expect(restarted).toMatchObject({ code: 0 });
+    expect(restarted.stdout).toMatch(/^box: restarted ar-claude-web-ui\n/);
+
+    expect(await up.cli(["stop", "ar-codex-coder"])).toMatchObject({ code: 0, stdout: "box: stopped ar-codex-coder\n" });
+    expect(tmux.sessions()).toEqual(["ar-claude-web-ui"]);
+    expect((await up.cli(["stop", "--all"])).stdout).toBe("box: stopped ar-claude-web-ui\n");
+    expect(tmux.sessions()).toEqual([]);
+  });
+
+  it("says clearly what is wrong, with a non-zero exit code", async () => {
+    expect(await up.cli(["spawn", "gemini", "--wait"])).toMatchObject({
+      code: 1,
+      stderr: 'error: box refused spawn [provider]: provider "gemini" is not enabled on this host (enabled: claude, codex)\n',
+    });
+    expect(await up.cli(["spawn", "claude", "--host", "elsewhere"])).toMatchObject({ code: 1, stderr: 'error: no host "elsewhere" on this relay (hosts: box)\n' });
+    expect(await up.cli(["stop", "ghost"])).toMatchObject({ code: 1, stderr: 'error: no agent matches "ghost" (no agents are running)\n' });
+    expect(await up.cli(["restart", "ghost"])).toMatchObject({ code: 1 });
+    expect((await up.cli(["logs", "ghost"])).stderr).toMatch(/^error: no agent "ghost" on this host/);
+    expect((await up.cli(["attach", "ghost"])).code).toBe(1);
+    expect(await up.cli(["ps"], { AGENT_RELAY_URL: `http://127.0.0.1:${await freePort()}` })).toMatchObject({ code: 1, stderr: expect.stringMatching(/^error: GET \/orchestrators: ECONNREFUSED/) });
+    expect((await up.cli(["spawn"])).code).toBe(2);
+  });
+
+  it("attach puts a terminal into the agent's session", async () => {
+    await up.cli(["spawn", "claude", "--label", "viewer", "--prompt", "look at me", "--wait"]);
+    const outer = new TestTmux();
+    try {
+      const env = Object.entries(up.env()).flatMap(([k, v]) => ["-e", `${k}=${v}`]);
+      outer.run("new-session", "-d", "-s", "term", "-x", "200", "-y", "50", ...env, "--", process.execPath, CLI, "attach", "viewer");
+      await waitFor("the agent's screen in the attached terminal", () => outer.capture("term").includes("> look at me"));
+    } finally {
+      outer.kill();
+    }
+  });
+});

@@ -1,0 +1,67 @@
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { CLI, type TestHome } from "./env.js";
+import type { TestTmux } from "./tmux.js";
+import { waitFor } from "./wait.js";
+
+const run = promisify(execFile);
+
+/** `agent-relay-orchestrator up` as a child process, on a free port, with its own dirs and tmux socket. */
+export class TestUp {
+  readonly logs: string[] = [];
+  url = "";
+  private child?: ChildProcess;
+  private exited?: Promise<number | null>;
+
+  constructor(
+    private readonly home: TestHome,
+    private readonly tmux: TestTmux,
+    private readonly extraEnv: Record<string, string> = {},
+  ) {}
+
+  env(): NodeJS.ProcessEnv {
+    return this.home.env({
+      AGENT_RELAY_ORCHESTRATOR_ID: "box",
+      AGENT_RELAY_ORCHESTRATOR_BASE_DIR: this.home.baseDir,
+      AGENT_RELAY_ORCHESTRATOR_STATE_DIR: this.home.stateDir,
+      AGENT_RELAY_ORCHESTRATOR_TMUX_SOCKET: this.tmux.socketName,
+      ...(this.url ? { AGENT_RELAY_URL: this.url } : {}),
+      ...this.extraEnv,
+    });
+  }
+
+  async start(args: string[] = []): Promise<this> {
+    const child = spawn(process.execPath, [CLI, "up", "--port", "0", "--data-dir", join(this.home.root, "relay-data"), ...args], {
+      cwd: this.home.root,
+      env: this.env(),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.child = child;
+    this.exited = new Promise((resolve) => child.on("exit", (code) => resolve(code)));
+    child.stderr!.setEncoding("utf8").on("data", (c: string) => this.logs.push(...c.split("\n").filter(Boolean)));
+    let out = "";
+    child.stdout!.setEncoding("utf8").on("data", (c: string) => (out += c));
+    this.url = (await waitFor("up to print its relay URL", () => out.match(/^relay (http:\/\/\S+)$/m)?.[1])) as string;
+    await waitFor("the daemon to register", () => this.logs.some((l) => /registered as box/.test(l)));
+    return this;
+  }
+
+  /** Runs a CLI command against this relay. */
+  async cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+    try {
+      const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { cwd: this.home.root, env: { ...this.env(), ...env } });
+      return { code: 0, stdout, stderr };
+    } catch (err) {
+      const e = err as { code: number; stdout: string; stderr: string };
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill("SIGKILL");
+      await this.exited;
+    }
+  }
+}
