@@ -25,14 +25,16 @@ async function localAgent(args: CommonArgs & { agent: string }) {
 /** `logs`: the agent's screen and scrollback, from its own host. */
 export async function runLogs(args: CommonArgs & { agent: string; follow?: boolean; lines: number }): Promise<void> {
   const { backend, session } = await localAgent(args);
-  let shown = await backend.capture(session.name, args.lines);
-  process.stdout.write(shown.join("\n") + (shown.length ? "\n" : ""));
+  const FOLLOW_WINDOW = 2000;
+  let shown = await backend.capture(session.name, args.follow ? Math.max(args.lines, FOLLOW_WINDOW) : args.lines);
+  const first = shown.slice(-args.lines);
+  process.stdout.write(first.join("\n") + (first.length ? "\n" : ""));
   if (!args.follow) return;
   for (;;) {
     await new Promise((r) => setTimeout(r, 500));
     let lines: string[];
     try {
-      lines = await backend.capture(session.name, 2000);
+      lines = await backend.capture(session.name, Math.max(args.lines, FOLLOW_WINDOW));
     } catch {
       process.stderr.write(`${session.name} has ended\n`);
       return;
@@ -54,9 +56,18 @@ export async function runAttach(args: CommonArgs & { agent: string }): Promise<v
   process.exitCode = await new Promise<number>((resolve) => child.on("exit", (code) => resolve(code ?? 1)));
 }
 
-/** What `next` adds after the end of `prev`: the lines past the last place `prev`'s tail appears. */
+/**
+ * What to print when a screen went from `prev` to `next`: lines appended
+ * (scrolled output), or else everything from the first line that changed
+ * (a full-screen program redrawing in place).
+ */
 export function newLines(prev: string[], next: string[]): string[] {
-  for (let k = Math.min(prev.length, next.length, 50); k > 0; k--) {
+  let same = 0;
+  while (same < prev.length && same < next.length && prev[same] === next[same]) same++;
+  if (same > 0 || prev.length === 0) return next.slice(same);
+  // The first line is gone: output scrolled past the history limit. Print
+  // what follows the last place prev's tail stands in now.
+  for (let k = Math.min(prev.length, 20); k > 0; k--) {
     const tail = prev.slice(-k);
     for (let j = next.length - k; j >= 0; j--) {
       if (tail.every((line, i) => next[j + i] === line)) return next.slice(j + k);

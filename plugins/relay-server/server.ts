@@ -108,7 +108,7 @@ export class RelayServer {
       return host ? send(res, 200, this.describeHost(host, now)) : send(res, 404, { error: "unknown orchestrator" });
     }
     if ((m = path.match(/^\/api\/orchestrators\/([^/]+)\/heartbeat$/)) && method === "POST") {
-      return store.touchHost(decodeURIComponent(m[1]!), now) ? send(res, 200, { ok: true }) : send(res, 404, { error: "unknown orchestrator" });
+      return store.heartbeat(decodeURIComponent(m[1]!), now) ? send(res, 200, { ok: true }) : send(res, 404, { error: "unknown orchestrator" });
     }
     if ((m = path.match(/^\/api\/orchestrators\/([^/]+)\/agents$/)) && method === "PATCH") {
       const agents = (body as { agents?: unknown })?.agents;
@@ -207,6 +207,7 @@ export class RelayServer {
       ...registration,
       registeredAt: host.registeredAt,
       lastSeen: host.lastSeen,
+      lastHeartbeat: host.lastHeartbeat ?? null,
       online: now - host.lastSeen < offlineAfter,
       agents: host.agents,
     };

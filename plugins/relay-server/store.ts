@@ -7,6 +7,7 @@ export interface HostRow {
   registration: Record<string, unknown>;
   registeredAt: number;
   lastSeen: number;
+  lastHeartbeat?: number;
   agents: Array<Record<string, unknown>>;
 }
 
@@ -42,7 +43,7 @@ export class RelayStore {
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS hosts (
         id TEXT PRIMARY KEY, registration TEXT NOT NULL, registered_at INTEGER NOT NULL,
-        last_seen INTEGER NOT NULL, agents TEXT NOT NULL DEFAULT '[]');
+        last_seen INTEGER NOT NULL, last_heartbeat INTEGER, agents TEXT NOT NULL DEFAULT '[]');
       CREATE TABLE IF NOT EXISTS messages (
         id INTEGER PRIMARY KEY AUTOINCREMENT, to_agent TEXT NOT NULL, from_agent TEXT,
         kind TEXT NOT NULL, body TEXT NOT NULL, payload TEXT NOT NULL, meta TEXT NOT NULL,
@@ -62,6 +63,7 @@ export class RelayStore {
          ON CONFLICT(id) DO UPDATE SET registration = excluded.registration, registered_at = excluded.registered_at, last_seen = excluded.last_seen`,
       ),
       touchHost: this.db.prepare("UPDATE hosts SET last_seen = ? WHERE id = ?"),
+      heartbeat: this.db.prepare("UPDATE hosts SET last_seen = ?, last_heartbeat = ? WHERE id = ?"),
       setAgents: this.db.prepare("UPDATE hosts SET agents = ?, last_seen = ? WHERE id = ?"),
       hosts: this.db.prepare("SELECT * FROM hosts ORDER BY id"),
       host: this.db.prepare("SELECT * FROM hosts WHERE id = ?"),
@@ -93,6 +95,11 @@ export class RelayStore {
   /** Marks a host as seen; false when it is not registered. */
   touchHost(id: string, now: number): boolean {
     return this.stmt.touchHost.run(now, id).changes > 0;
+  }
+
+  /** Records a heartbeat; false when the host is not registered. */
+  heartbeat(id: string, now: number): boolean {
+    return this.stmt.heartbeat.run(now, now, id).changes > 0;
   }
 
   setHostAgents(id: string, agents: unknown[], now: number): boolean {
@@ -170,6 +177,7 @@ interface RawHost {
   registration: string;
   registered_at: number;
   last_seen: number;
+  last_heartbeat: number | null;
   agents: string;
 }
 
@@ -190,6 +198,7 @@ function toHost(row: RawHost): HostRow {
     registration: JSON.parse(row.registration) as Record<string, unknown>,
     registeredAt: row.registered_at,
     lastSeen: row.last_seen,
+    ...(row.last_heartbeat !== null ? { lastHeartbeat: row.last_heartbeat } : {}),
     agents: JSON.parse(row.agents) as Array<Record<string, unknown>>,
   };
 }

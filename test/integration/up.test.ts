@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CLI, TestHome } from "../support/env.js";
@@ -59,6 +60,23 @@ describe("up: a relay and a daemon in one process, driven by the CLI", () => {
     expect(tmux.sessions()).toEqual(["ar-claude-web-ui"]);
     expect((await up.cli(["stop", "--all"])).stdout).toBe("box: stopped ar-claude-web-ui\n");
     expect(tmux.sessions()).toEqual([]);
+  });
+
+  it("logs --follow prints what the agent shows next", async () => {
+    await up.cli(["spawn", "claude", "--label", "chatty", "--prompt", "first", "--wait"]);
+    await waitFor("the first prompt on screen", async () => (await up.cli(["logs", "chatty"])).stdout.includes("> first"));
+    const follow = spawn(process.execPath, [CLI, "logs", "chatty", "--follow", "--lines", "5"], { cwd: home.root, env: up.env() });
+    let out = "";
+    follow.stdout.setEncoding("utf8").on("data", (c: string) => (out += c));
+    try {
+      await waitFor("the initial lines", () => out.includes("? for shortcuts"));
+      expect(out).not.toContain("> second");
+      tmux.run("send-keys", "-t", "=ar-claude-chatty:", "-l", "second");
+      tmux.run("send-keys", "-t", "=ar-claude-chatty:", "Enter");
+      await waitFor("the new exchange in the followed output", () => out.includes("> second"));
+    } finally {
+      follow.kill();
+    }
   });
 
   it("says clearly what is wrong, with a non-zero exit code", async () => {

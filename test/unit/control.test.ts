@@ -73,3 +73,13 @@ describe("control payloads", () => {
     expect(() => parseControl(payload)).toThrow(message);
   });
 });
+
+describe("logs --follow", () => {
+  it("prints appended lines, lines past a scrolled history, or the redrawn part of a screen", async () => {
+    const { newLines } = await import("../../core/cli/local.js");
+    expect(newLines(["a", "b"], ["a", "b"])).toEqual([]);
+    expect(newLines(["a", "b"], ["a", "b", "c", "d"])).toEqual(["c", "d"]);
+    expect(newLines(["a", "b", "c"], ["b", "c", "d"])).toEqual(["d"]);
+    expect(newLines(["title", "❯ ", "footer"], ["title", "> hi", "● Done.", "❯ ", "footer"])).toEqual(["> hi", "● Done.", "❯ ", "footer"]);
+  });
+});
