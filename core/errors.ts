@@ -4,7 +4,7 @@
 export class ControlError extends Error {
   override name = "ControlError";
   constructor(
-    readonly code: "invalid" | "unknown_action" | "not_found" | "provider" | "cwd" | "vetoed" | "failed",
+    readonly code: "invalid" | "unknown_action" | "not_found" | "provider" | "cwd" | "vetoed" | "failed" | "stuck" | "exited",
     message: string,
     options?: { cause?: unknown },
   ) {

@@ -20,5 +20,18 @@ export {
 } from "./config/schema.js";
 export { resolveConfig, matchesHost, ENV_KEYS, type ResolveOptions } from "./config/load.js";
 export { parseControl, resolveCwd, sessionNameFor } from "./control.js";
+export {
+  answerKeys,
+  defineProvider,
+  parseOptions,
+  screenMatches,
+  withScreenOverrides,
+  type AgentProvider,
+  type ScreenOverrides,
+  type DialogRule,
+  type PromptRules,
+  type ScreenMatch,
+  type StopRules,
+} from "./provider.js";
 export { PROTOCOL_VERSION, VERSION } from "./version.js";
 export type * from "./types.js";

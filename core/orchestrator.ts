@@ -3,19 +3,13 @@ import { ControlError, PluginError, errorMessage, rootCause } from "./errors.js"
 import { KeyedLock } from "./lock.js";
 import { createLogger, type Logger } from "./logger.js";
 import { resolveCwd, sessionNameFor } from "./control.js";
+import { AgentRegistry, agentFromSession } from "./registry.js";
 import { RelaySession } from "./relay-session.js";
+import { StartupWatcher, type StartupOutcome } from "./startup.js";
+import type { AgentProvider } from "./provider.js";
 import type { ResolvedConfig } from "./config/schema.js";
 import type { AgentBackend, OrchestratorApi, Plugin, PluginContext, RelayTransport } from "./plugin.js";
-import type {
-  AgentExit,
-  AgentReport,
-  BackendSession,
-  ControlPayload,
-  ControlResult,
-  ManagedAgent,
-  SpawnRequest,
-  SpawnSpec,
-} from "./types.js";
+import type { AgentExit, AgentReport, BackendSession, ControlPayload, ControlResult, ManagedAgent, SpawnRequest, SpawnSpec } from "./types.js";
 
 export interface OrchestratorOptions {
   config: ResolvedConfig;
@@ -24,17 +18,25 @@ export interface OrchestratorOptions {
   logger?: Logger;
 }
 
+/** What `spawn` answers: the agent, whether it was already running, and how its start ended. */
+export interface SpawnOutcome {
+  agent: ManagedAgent;
+  existing: boolean;
+}
+
 /**
  * The daemon's kernel: applies plugins, owns the managed-agent registry, runs
- * the relay session and the exit watcher, and dispatches controls.
+ * the relay session, the start-up and exit watchers, and dispatches controls.
  */
 export class Orchestrator {
   readonly hooks: OrchestratorHooks = createHooks();
   readonly config: ResolvedConfig;
   readonly logger: Logger;
-  private readonly registry = new Map<string, ManagedAgent>();
+  private readonly registry = new AgentRegistry();
   private readonly locks = new KeyedLock();
   private readonly closers: Array<() => void | Promise<void>> = [];
+  private readonly providerMap = new Map<string, AgentProvider>();
+  private readonly startup: StartupWatcher;
   private backendImpl?: { plugin: string; backend: AgentBackend };
   private transportImpl?: { plugin: string; transport: RelayTransport };
   private relay?: RelaySession;
@@ -47,6 +49,7 @@ export class Orchestrator {
     this.logger =
       options.logger ??
       createLogger({ level: options.config.logLevel, secrets: () => (options.config.token ? [options.config.token] : []) });
+    this.startup = new StartupWatcher(() => this.backend, this.logger.withTag("startup"));
   }
 
   /** Builds an orchestrator and applies every plugin, in order. */
@@ -69,6 +72,10 @@ export class Orchestrator {
 
   get transport(): RelayTransport | undefined {
     return this.transportImpl?.transport;
+  }
+
+  providers(): ReadonlyMap<string, AgentProvider> {
+    return this.providerMap;
   }
 
   /**
@@ -98,9 +105,7 @@ export class Orchestrator {
     this.running = false;
     clearTimeout(this.watchTimer);
     await this.watching;
-    if (options.stopAgents) {
-      await Promise.all(this.agents().map((agent) => this.stopAgent(agent, "shutdown")));
-    }
+    if (options.stopAgents) await Promise.all(this.agents().map((agent) => this.stopAgent(agent, "shutdown")));
     await this.relay?.close();
     for (const close of this.closers.reverse()) {
       try {
@@ -112,30 +117,23 @@ export class Orchestrator {
   }
 
   agents(): ManagedAgent[] {
-    return [...this.registry.values()].map((agent) => ({ ...agent }));
+    return this.registry.snapshot();
   }
 
   findAgents(target: string): ManagedAgent[] {
-    return this.agents().filter(
-      (a) => (a.agentId !== "" && a.agentId === target) || a.tmuxSession === target || a.label === target,
-    );
+    return this.registry.find(target);
   }
 
   report(): AgentReport[] {
-    return [...this.registry.values()].map((a) => ({
-      agentId: a.agentId,
-      provider: a.provider,
-      tmuxSession: a.tmuxSession,
-      cwd: a.cwd,
-      label: a.label,
-      approvalMode: a.approvalMode,
-      ...(a.pid !== undefined ? { pid: a.pid } : {}),
-      startedAt: a.startedAt,
-      status: a.status,
-    }));
+    return this.registry.report();
   }
 
-  async spawn(request: SpawnRequest): Promise<{ agent: ManagedAgent; existing: boolean }> {
+  /**
+   * Starts an agent and waits for its start-up to end. Resolves with the
+   * agent once it is ready (or with the running one of the same session);
+   * throws `ControlError` ("stuck" or "exited") with the reason otherwise.
+   */
+  async spawn(request: SpawnRequest): Promise<SpawnOutcome> {
     const provider = request.provider ?? "claude";
     if (!this.config.providers.includes(provider)) {
       throw new ControlError(
@@ -145,22 +143,23 @@ export class Orchestrator {
     }
     const label = request.label ?? `${provider}-${Date.now()}`;
     const sessionName = sessionNameFor(this.config.tmuxPrefix, provider, label);
-    return this.locks.run(sessionName, () => this.spawnLocked({ ...request, provider, label }, sessionName));
+    const started = await this.locks.run(sessionName, () => this.spawnLocked({ ...request, provider, label }, sessionName));
+    return this.finishStart(started);
   }
 
-  /** Stops an agent on purpose and forgets it. */
+  /** Stops an agent on purpose (gracefully first, as its provider says) and forgets it. */
   async stopAgent(agent: ManagedAgent, reason: StopReason = "shutdown"): Promise<void> {
     await this.locks.run(agent.tmuxSession, () => this.stopLocked(agent.tmuxSession, reason));
   }
 
   async restart(agent: ManagedAgent): Promise<ManagedAgent> {
-    return this.locks.run(agent.tmuxSession, async () => {
+    const started = await this.locks.run(agent.tmuxSession, async () => {
       const current = this.registry.get(agent.tmuxSession) ?? agent;
       await this.stopLocked(agent.tmuxSession, "restart");
       const { provider, cwd, label, approvalMode, prompt } = current;
-      const result = await this.spawnLocked({ provider, cwd, label, approvalMode, prompt }, agent.tmuxSession);
-      return result.agent;
+      return this.spawnLocked({ provider, cwd, label, approvalMode, ...(prompt !== undefined ? { prompt } : {}) }, agent.tmuxSession);
     });
+    return (await this.finishStart(started)).agent;
   }
 
   /**
@@ -182,9 +181,12 @@ export class Orchestrator {
     this.relay?.scheduleReport();
   }
 
-  private async spawnLocked(request: SpawnRequest & { provider: string; label: string }, sessionName: string) {
-    const running = this.registry.get(sessionName);
-    if (running) return { agent: { ...running }, existing: true };
+  private async spawnLocked(
+    request: SpawnRequest & { provider: string; label: string },
+    sessionName: string,
+  ): Promise<{ agent: ManagedAgent; existing: boolean; outcome?: Promise<StartupOutcome> }> {
+    const current = this.registry.get(sessionName);
+    if (current && current.status !== "exited") return { agent: current, existing: true };
     const { cwd, realCwd } = await resolveCwd(this.config.baseDir, request.cwd);
     const initial: SpawnSpec = {
       provider: request.provider,
@@ -206,6 +208,7 @@ export class Orchestrator {
     if (spec.sessionName !== sessionName) {
       throw new ControlError("failed", "a beforeSpawn plugin changed the session name; that is not allowed");
     }
+    if (current) await this.backend.stop(sessionName).catch(() => undefined); // the exited one's leftovers
     const agent: ManagedAgent = {
       agentId: "",
       provider: spec.provider,
@@ -218,7 +221,7 @@ export class Orchestrator {
       status: "starting",
       meta: spec.meta,
     };
-    this.registry.set(sessionName, agent);
+    this.registry.set(agent);
     try {
       const { pid } = await this.backend.start({ ...spec, meta: { ...spec.meta, startedAt: agent.startedAt } });
       if (pid !== undefined) agent.pid = pid;
@@ -226,26 +229,77 @@ export class Orchestrator {
       this.registry.delete(sessionName);
       throw new ControlError("failed", `could not start ${sessionName}: ${errorMessage(err)}`, { cause: err });
     }
-    agent.status = "running";
-    this.logger.info(`spawned ${agent.provider} agent ${sessionName} in ${agent.cwd}`);
+    this.logger.info(`started ${agent.provider} agent ${sessionName} in ${agent.cwd}`);
+    this.scheduleReport();
+    const outcome = this.watchStartup(agent, spec.prompt);
     try {
       await this.hooks.afterSpawn.promise({ ...agent });
     } catch (err) {
       this.logger.warn(errorMessage(err));
     }
-    this.scheduleReport();
-    return { agent: { ...agent }, existing: false };
+    return { agent, existing: false, outcome };
+  }
+
+  /** Waits, outside the session's lock, for a start to end; turns a failed start into a `ControlError`. */
+  private async finishStart(started: { agent: ManagedAgent; existing: boolean; outcome?: Promise<StartupOutcome> }): Promise<SpawnOutcome> {
+    const { agent, existing } = started;
+    if (started.outcome) {
+      const outcome = await started.outcome;
+      if (outcome.status !== "ready") {
+        throw new ControlError(outcome.status, `${agent.tmuxSession} ${outcome.detail}`);
+      }
+    }
+    return { agent: { ...agent }, existing };
+  }
+
+  /** Watches an agent's start-up and records the outcome on the (live) agent record. */
+  private watchStartup(agent: ManagedAgent, prompt: string | undefined): Promise<StartupOutcome> {
+    const provider = this.providerMap.get(agent.provider);
+    if (!provider) {
+      // A launcher without screen rules: the process running is all we can know.
+      agent.status = "ready";
+      agent.readyAt = Date.now();
+      return Promise.resolve({ status: "ready", readyAt: agent.readyAt });
+    }
+    const timeoutMs = provider.startTimeoutMs ?? this.config.startTimeoutMs;
+    return this.startup.watch(agent.tmuxSession, provider, prompt, timeoutMs).then(async (outcome) => {
+      if (this.registry.get(agent.tmuxSession) !== agent || agent.status === "stopping") return outcome;
+      if (outcome.status === "ready") {
+        agent.status = "ready";
+        agent.readyAt = outcome.readyAt;
+        this.logger.info(`${agent.tmuxSession} is ready (${outcome.readyAt - agent.startedAt} ms)`);
+      } else {
+        agent.status = outcome.status;
+        agent.detail = outcome.detail;
+        agent.lastLines = outcome.lastLines;
+        this.logger.warn(`${agent.tmuxSession} ${outcome.detail}`);
+        if (outcome.status === "exited") {
+          agent.exitedAt = Date.now();
+          if (outcome.code !== undefined) agent.exitCode = outcome.code;
+          await this.backend.stop(agent.tmuxSession).catch(() => undefined);
+          const exit: AgentExit = { lastLines: outcome.lastLines, ...(outcome.code !== undefined ? { code: outcome.code } : {}) };
+          await this.hooks.onAgentExit.promise({ ...agent }, exit).catch((err: unknown) => this.logger.warn(errorMessage(err)));
+        }
+      }
+      this.scheduleReport();
+      return outcome;
+    });
   }
 
   private async stopLocked(sessionName: string, reason: StopReason): Promise<void> {
     const agent = this.registry.get(sessionName);
     if (!agent) return;
+    const wasAlive = agent.status !== "exited";
     agent.status = "stopping";
-    try {
-      await this.backend.stop(sessionName);
-    } catch (err) {
-      agent.status = "running";
-      throw new ControlError("failed", `could not stop ${sessionName}: ${errorMessage(err)}`, { cause: err });
+    this.startup.forget(sessionName, { status: "exited", detail: "was stopped during start-up", lastLines: [] });
+    if (wasAlive) {
+      try {
+        await this.stopGracefully(agent);
+        await this.backend.stop(sessionName);
+      } catch (err) {
+        agent.status = "ready";
+        throw new ControlError("failed", `could not stop ${sessionName}: ${errorMessage(err)}`, { cause: err });
+      }
     }
     this.registry.delete(sessionName);
     this.logger.info(`stopped ${sessionName} (${reason})`);
@@ -257,60 +311,48 @@ export class Orchestrator {
     this.scheduleReport();
   }
 
-  /** Takes over the sessions this orchestrator started before it restarted. */
+  /** Asks the agent to exit with its provider's keys, and waits a while for it. */
+  private async stopGracefully(agent: ManagedAgent): Promise<void> {
+    const rules = this.providerMap.get(agent.provider)?.stop;
+    if (!rules || rules.keys.length === 0) return;
+    try {
+      for (const [i, keys] of rules.keys.entries()) {
+        if (i > 0) await sleep(rules.intervalMs ?? 300);
+        await this.backend.sendKeys(agent.tmuxSession, keys);
+      }
+      const deadline = Date.now() + (rules.graceMs ?? 3_000);
+      while (Date.now() < deadline) {
+        const screen = (await this.backend.screens([agent.tmuxSession])).get(agent.tmuxSession);
+        if (!screen || screen.dead) return;
+        await sleep(100);
+      }
+      this.logger.info(`${agent.tmuxSession} did not exit within ${rules.graceMs ?? 3_000} ms; killing it`);
+    } catch (err) {
+      this.logger.debug(`graceful stop of ${agent.tmuxSession}: ${errorMessage(err)}`);
+    }
+  }
+
+  /** Takes over the sessions this orchestrator started before it restarted, and checks each one's screen again. */
   private async recover(): Promise<void> {
     const sessions = await this.backend.list();
     let count = 0;
     for (const session of sessions) {
-      const agent = this.agentFromSession(session);
-      if (!agent) continue;
+      const found = agentFromSession(session, this.config);
+      if (!found) continue;
+      const { agent, byName } = found;
+      if (byName) this.logger.warn(`recovered ${session.name} by its name (no metadata; started by 0.9.0?)`);
+      this.registry.set(agent);
       if (session.dead) {
         await this.reapExited(agent, session);
         continue;
       }
-      this.registry.set(agent.tmuxSession, agent);
+      if (this.providerMap.has(agent.provider)) {
+        agent.status = "starting";
+        void this.watchStartup(agent, undefined); // never types a prompt twice
+      }
       count++;
     }
     if (count > 0) this.logger.info(`recovered ${count} running agent(s)`);
-  }
-
-  private agentFromSession(session: BackendSession): ManagedAgent | undefined {
-    const meta = session.meta;
-    if (meta) {
-      if (meta.orchestratorId !== this.config.id) return undefined;
-      return {
-        agentId: "",
-        provider: meta.provider,
-        label: meta.label,
-        cwd: meta.cwd,
-        approvalMode: meta.approvalMode,
-        ...(meta.prompt !== undefined ? { prompt: meta.prompt } : {}),
-        tmuxSession: session.name,
-        ...(session.pid !== undefined ? { pid: session.pid } : {}),
-        startedAt: meta.startedAt,
-        status: "running",
-        meta: meta.meta ?? {},
-      };
-    }
-    // A session started by 0.9.0 carries no metadata: fall back to its name.
-    const prefix = `${this.config.tmuxPrefix}-`;
-    if (!session.name.startsWith(prefix)) return undefined;
-    const rest = session.name.slice(prefix.length);
-    const provider = this.config.providers.find((p) => rest.startsWith(`${p}-`));
-    if (!provider) return undefined;
-    this.logger.warn(`recovered ${session.name} by its name (no metadata; started by 0.9.0?)`);
-    return {
-      agentId: "",
-      provider,
-      label: rest.slice(provider.length + 1),
-      cwd: session.currentPath ?? this.config.baseDir,
-      approvalMode: "guarded",
-      tmuxSession: session.name,
-      ...(session.pid !== undefined ? { pid: session.pid } : {}),
-      startedAt: Date.now(),
-      status: "running",
-      meta: {},
-    };
   }
 
   private scheduleWatch(): void {
@@ -322,32 +364,39 @@ export class Orchestrator {
     }, this.config.watchIntervalMs);
   }
 
-  /** One look at every session (one backend call); reaps the agents that ended. */
+  /** One look at every session (one backend call); records the agents that ended. */
   async watchOnce(): Promise<void> {
-    if (this.registry.size === 0) return;
+    if (this.registry.prune(Date.now(), this.config.exitedRetentionMs)) this.scheduleReport();
+    const watched = this.registry.values().filter((a) => a.status === "ready" || a.status === "stuck");
+    if (watched.length === 0) return;
     const sessions = new Map((await this.backend.list()).map((s) => [s.name, s]));
-    for (const agent of [...this.registry.values()]) {
+    for (const agent of watched) {
       if (this.locks.busy(agent.tmuxSession)) continue;
       const session = sessions.get(agent.tmuxSession);
       if (session && !session.dead) continue;
       await this.locks.run(agent.tmuxSession, async () => {
-        if (this.registry.get(agent.tmuxSession) !== agent) return;
+        if (this.registry.get(agent.tmuxSession) !== agent || agent.status === "stopping") return;
         await this.reapExited(agent, session);
       });
     }
   }
 
+  /** Records how an agent ended (it stays reported as `exited` for a while) and removes its session. */
   private async reapExited(agent: ManagedAgent, session: BackendSession | undefined): Promise<void> {
     const exit: AgentExit = { lastLines: [] };
     if (session?.exitCode !== undefined) exit.code = session.exitCode;
     if (session) {
-      exit.lastLines = await this.backend.capture(session.name, 20).catch(() => []);
+      exit.lastLines = (await this.backend.capture(session.name, 20).catch(() => [])).filter((l) => l.trim() !== "");
       await this.backend.stop(session.name).catch(() => undefined);
     }
-    this.registry.delete(agent.tmuxSession);
-    const code = exit.code === undefined ? "unknown status" : `status ${exit.code}`;
-    const tail = exit.lastLines.filter((l) => l.trim()).slice(-3).join(" | ");
-    this.logger.warn(`agent ${agent.tmuxSession} exited (${code})${tail ? `: ${tail}` : ""}`);
+    const code = exit.code === undefined ? "an unknown status" : `status ${exit.code}`;
+    const tail = exit.lastLines.slice(-3).join(" | ");
+    agent.status = "exited";
+    agent.exitedAt = Date.now();
+    agent.detail = `exited with ${code}${session ? "" : " (its session vanished)"}${tail ? `: ${tail}` : ""}`;
+    agent.lastLines = exit.lastLines;
+    if (exit.code !== undefined) agent.exitCode = exit.code;
+    this.logger.warn(`agent ${agent.tmuxSession} ${agent.detail}`);
     try {
       await this.hooks.onAgentExit.promise({ ...agent }, exit);
     } catch (err) {
@@ -364,6 +413,7 @@ export class Orchestrator {
       stop: (agent) => this.stopAgent(agent),
       restart: (agent) => this.restart(agent),
       report: () => this.report(),
+      providers: () => this.providers(),
     };
     return {
       config: this.config,
@@ -372,19 +422,19 @@ export class Orchestrator {
       orchestrator: api,
       provideBackend: (backend) => {
         if (this.backendImpl) {
-          throw new Error(
-            `the agent backend is already provided by "${this.backendImpl.plugin}"; disable one of them (disablePlugins)`,
-          );
+          throw new Error(`the agent backend is already provided by "${this.backendImpl.plugin}"; disable one of them (disablePlugins)`);
         }
         this.backendImpl = { plugin: plugin.name, backend };
       },
       provideTransport: (transport) => {
         if (this.transportImpl) {
-          throw new Error(
-            `the relay transport is already provided by "${this.transportImpl.plugin}"; disable one of them (disablePlugins)`,
-          );
+          throw new Error(`the relay transport is already provided by "${this.transportImpl.plugin}"; disable one of them (disablePlugins)`);
         }
         this.transportImpl = { plugin: plugin.name, transport };
+      },
+      provideProvider: (provider) => {
+        if (this.providerMap.has(provider.name)) throw new Error(`provider "${provider.name}" is already provided by another plugin`);
+        this.providerMap.set(provider.name, provider);
       },
       onClose: (fn) => {
         this.closers.push(fn);
@@ -405,4 +455,8 @@ function describeFailure(err: unknown): { code: string; error: string } {
   let plugin: string | undefined;
   for (let e: unknown = err; e instanceof PluginError; e = e.cause) plugin = e.plugin;
   return { code: "vetoed", error: plugin ? `vetoed by plugin "${plugin}": ${cause.message}` : cause.message };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
 }

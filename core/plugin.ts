@@ -1,8 +1,10 @@
 import type { PluginHooks } from "./hooks.js";
 import type { Logger } from "./logger.js";
 import type { ResolvedConfig } from "./config/schema.js";
+import type { AgentProvider } from "./provider.js";
 import type {
   AgentReport,
+  AgentScreen,
   ControlResult,
   BackendSession,
   ManagedAgent,
@@ -26,6 +28,13 @@ export interface AgentBackend {
   stop(sessionName: string): Promise<void>;
   /** The last `lines` lines of a session's screen and scrollback. */
   capture(sessionName: string, lines: number): Promise<string[]>;
+  /**
+   * What each named session shows now, in one call however many are named.
+   * A session that does not exist is missing from the answer.
+   */
+  screens(sessionNames: readonly string[]): Promise<Map<string, AgentScreen>>;
+  /** Sends key presses (tmux key names such as `Enter`, `C-c`, `Down`), or `literal` text. */
+  sendKeys(sessionName: string, keys: readonly string[], options?: { literal?: boolean }): Promise<void>;
   /** The argv that attaches a terminal to a session, where the backend allows that. */
   attachCommand?(sessionName: string): string[];
 }
@@ -82,6 +91,8 @@ export interface OrchestratorApi {
   restart(agent: ManagedAgent): Promise<ManagedAgent>;
   /** The relay's view of this host's agents as it should be now. */
   report(): AgentReport[];
+  /** The providers that plugins added, by name. */
+  providers(): ReadonlyMap<string, AgentProvider>;
 }
 
 /** Everything a plugin's `apply` receives. */
@@ -95,6 +106,8 @@ export interface PluginContext {
   provideBackend(backend: AgentBackend): void;
   /** Provides the relay transport. Only one plugin may. */
   provideTransport(transport: RelayTransport): void;
+  /** Adds a provider (see `defineProvider`); one plugin per provider name. */
+  provideProvider(provider: AgentProvider): void;
   /** Runs when the daemon stops, in reverse order of registration. */
   onClose(fn: () => void | Promise<void>): void;
 }

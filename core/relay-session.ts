@@ -1,11 +1,12 @@
-import { extractControl } from "./control.js";
+import { extractControl, sessionNameFor } from "./control.js";
+import { KeyedLock } from "./lock.js";
 import { ControlError, errorMessage } from "./errors.js";
 import { StateFile } from "./state.js";
 import { GIT_SHA, PROTOCOL_VERSION, VERSION } from "./version.js";
 import { RelayRequestError, type RelayTransport } from "./plugin.js";
 import type { Logger } from "./logger.js";
 import type { Orchestrator } from "./orchestrator.js";
-import type { ControlResult, HeartbeatInfo, RelayMessage } from "./types.js";
+import type { ControlPayload, ControlResult, HeartbeatInfo, RelayMessage } from "./types.js";
 
 const HANDLED_MEMORY = 10_000;
 
@@ -22,6 +23,9 @@ export class RelaySession {
   private failures = 0;
   private cursor = 0;
   private readonly handled = new Set<number>();
+  private readonly inflight = new Map<number, Promise<void>>();
+  private readonly order = new KeyedLock();
+  private highestDone = 0;
   private readonly state: StateFile;
   private loop?: Promise<void>;
   private wake?: () => void;
@@ -49,7 +53,7 @@ export class RelaySession {
     clearTimeout(this.heartbeatTimer);
     this.wake?.();
     this.transport.interrupt?.();
-    await Promise.race([this.loop, delay(this.orchestrator.config.requestTimeoutMs)]);
+    await Promise.race([Promise.all([this.loop, ...this.inflight.values()]), delay(this.orchestrator.config.requestTimeoutMs)]);
     if (this.connected) await this.reportNow();
   }
 
@@ -61,6 +65,7 @@ export class RelaySession {
 
   private async run(): Promise<void> {
     this.cursor = (await this.state.load()).cursor;
+    this.highestDone = this.cursor;
     const { config } = this.orchestrator;
     while (this.running) {
       try {
@@ -69,7 +74,7 @@ export class RelaySession {
         const messages = await this.transport.fetchMessages(this.cursor);
         for (const message of [...messages].sort((a, b) => a.id - b.id)) {
           if (!this.running) break;
-          await this.process(message);
+          this.enqueue(message);
         }
         // A long-poll that came back empty at once must not turn into a busy loop.
         const waited = this.transport.longPolling && (messages.length > 0 || Date.now() - polledAt > 50);
@@ -113,6 +118,7 @@ export class RelaySession {
     if (latest !== undefined && latest < this.cursor) {
       this.logger.warn(`the relay's newest message id (${latest}) is below ours (${this.cursor}); it was reset, starting over`);
       this.cursor = 0;
+      this.highestDone = 0;
       this.handled.clear();
     }
     this.connected = true;
@@ -147,9 +153,54 @@ export class RelaySession {
     this.heartbeatTimer.unref?.();
   }
 
+  /**
+   * Starts handling a message unless it is already being handled. Messages
+   * for the same agent run in the order they came; others run in parallel,
+   * so one agent's slow start never holds up another's control.
+   */
+  private enqueue(message: RelayMessage): void {
+    if (!Number.isSafeInteger(message.id) || this.inflight.has(message.id)) return;
+    const task = this.order
+      .run(this.keyOf(message), () => this.process(message))
+      .catch((err: unknown) => this.logger.warn(`message ${message.id}: ${errorMessage(err)}`))
+      .finally(() => {
+        this.inflight.delete(message.id);
+        void this.advanceCursor(message.id);
+      });
+    this.inflight.set(message.id, task);
+  }
+
+  /** The agent a control is about, as its session name where that can be known. */
+  private keyOf(message: RelayMessage): string {
+    let control: ControlPayload | undefined;
+    try {
+      control = extractControl(message);
+    } catch {
+      control = undefined;
+    }
+    if (!control) return `message-${message.id}`;
+    const { config } = this.orchestrator;
+    if (control.action === "spawn") {
+      return control.label ? sessionNameFor(config.tmuxPrefix, control.provider ?? "claude", control.label) : `message-${message.id}`;
+    }
+    if (!control.agentId) return "*";
+    return this.orchestrator.findAgents(control.agentId)[0]?.tmuxSession ?? control.agentId;
+  }
+
+  /** The cursor moves past a message once it and every message before it are done. */
+  private async advanceCursor(doneId: number): Promise<void> {
+    this.highestDone = Math.max(this.highestDone, doneId);
+    const pending = [...this.inflight.keys()];
+    const next = pending.length > 0 ? Math.min(this.highestDone, Math.min(...pending) - 1) : this.highestDone;
+    if (next <= this.cursor) return;
+    this.cursor = next;
+    await this.state.save({ cursor: this.cursor }).catch((err) => {
+      this.logger.warn(`could not save state to ${this.state.path}: ${errorMessage(err)}`);
+    });
+  }
+
   /** Handles one message at most once, answers it, then acknowledges it. */
   private async process(message: RelayMessage): Promise<void> {
-    if (!Number.isSafeInteger(message.id)) return;
     if (!this.handled.has(message.id)) {
       const result = await this.resultFor(message);
       this.remember(message.id);
@@ -164,12 +215,6 @@ export class RelaySession {
       await this.transport.ack(message.id);
     } catch (err) {
       this.logger.warn(`could not acknowledge message ${message.id}: ${errorMessage(err)}`);
-    }
-    if (message.id > this.cursor) {
-      this.cursor = message.id;
-      await this.state.save({ cursor: this.cursor }).catch((err) => {
-        this.logger.warn(`could not save state to ${this.state.path}: ${errorMessage(err)}`);
-      });
     }
   }
 

@@ -37,6 +37,15 @@ export interface AgentReport {
   pid?: number;
   startedAt: number;
   status?: AgentStatus;
+  /** Exit status, for an `exited` agent whose status is known. */
+  exitCode?: number;
+  /** When it became ready, and how long that took. */
+  readyAt?: number;
+  timeToReadyMs?: number;
+  /** Why it is stuck or how it ended, in one line. */
+  detail?: string;
+  /** The screen excerpt of a stuck agent, or the last lines of an exited one. */
+  lastLines?: string[];
 }
 
 /** An agent record on the relay (`GET /api/agents`). */
@@ -49,7 +58,12 @@ export interface RelayAgentSummary {
   meta?: { cwd?: string; provider?: string; [key: string]: unknown };
 }
 
-export type AgentStatus = "starting" | "running" | "stopping";
+/**
+ * `starting` until the provider's ready screen shows (dialogs answered,
+ * prompt delivered), then `ready`; `stuck` when start-up did not finish in
+ * time; `exited` when the process ended; `stopping` while it is being stopped.
+ */
+export type AgentStatus = "starting" | "ready" | "stuck" | "exited" | "stopping";
 
 /**
  * Everything needed to start one agent. Built by the core from a spawn
@@ -102,6 +116,12 @@ export interface ManagedAgent {
   pid?: number;
   startedAt: number;
   status: AgentStatus;
+  exitCode?: number;
+  readyAt?: number;
+  detail?: string;
+  lastLines?: string[];
+  /** When it exited (kept in reports for `exitedRetentionMs`). */
+  exitedAt?: number;
   meta: Record<string, unknown>;
 }
 
@@ -111,6 +131,14 @@ export interface AgentExit {
   code?: number;
   /** The last lines the agent printed. */
   lastLines: string[];
+}
+
+/** What a session shows now. */
+export interface AgentScreen {
+  /** The visible screen, one string per row, trailing spaces removed. */
+  lines: string[];
+  dead: boolean;
+  exitCode?: number;
 }
 
 /** A session as listed by a backend. */

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { definePlugin, readPluginOptions, type SpawnSpec } from "../../core/index.js";
+import { defineProvider, readPluginOptions, withScreenOverrides, type AgentProvider } from "../../core/index.js";
+import { screensSchema } from "../screen-schema.js";
 
 export const CLAUDE_PLUGIN = "claude";
 
@@ -7,35 +8,68 @@ export const CLAUDE_PLUGIN = "claude";
 export const DEFAULT_CLAUDE_PROMPT =
   "You are a headless relay agent spawned by the orchestrator. Await and respond to incoming relay messages.";
 
+/** What Claude Code 2.1 shows (../shared/AGENT-CLIS.md). Regex sources; the config's `claude.screens` overrides them. */
+export const CLAUDE_SCREENS = {
+  ready: { all: ["^─{20,}$", "^❯\\s?$"], none: ["esc to interrupt"] },
+  dialogs: [
+    { id: "theme", match: { all: ["Choose the text style that looks best with your terminal"] }, choose: "^Dark mode$" },
+    { id: "api-key", match: { all: ["Detected a custom API key in your environment"] }, choose: "^Yes$" },
+    { id: "security-notes", match: { all: ["Security notes", "Press Enter to continue"] }, keys: ["Enter"] },
+    {
+      id: "trust",
+      match: { all: ["Is this a project you created or one you trust\\?|Do you trust the files in this folder\\?"] },
+      choose: "^Yes, I trust this folder|^Yes, proceed",
+    },
+    { id: "bypass-permissions", match: { all: ["running in Bypass Permissions mode"] }, choose: "^Yes, I accept" },
+  ],
+  blockers: [{ id: "not-logged-in", match: { all: ["Not logged in"] }, detail: "claude is not logged in: run `claude` and /login as this user" }],
+};
+
 const optionsSchema = z
   .object({
     /** The `claude` binary: a path or a name in the agent's PATH. */
     bin: z.string().min(1).default("claude"),
     /** Extra arguments, placed before the prompt. */
     args: z.array(z.string()).default([]),
-    /** Used when a spawn brings no prompt. */
+    /** Used when a spawn brings no prompt (argument delivery only). */
     defaultPrompt: z.string().default(DEFAULT_CLAUDE_PROMPT),
+    /** `argument` (0.9.0) puts the prompt on the command line; `type` types it once claude is ready. */
+    promptDelivery: z.enum(["argument", "type"]).default("argument"),
+    /** Pass --dangerously-skip-permissions, as 0.9.0 did. */
+    skipPermissions: z.boolean().default(true),
+    /** Skip the bypass-permissions warning with --settings instead of answering it on the screen. */
+    suppressDialogs: z.boolean().default(true),
+    startTimeoutMs: z.number().int().min(1000).optional(),
+    screens: screensSchema.optional(),
   })
   .strict();
 
 export type ClaudeOptions = z.input<typeof optionsSchema>;
 
 /**
- * Launches Claude Code as 0.9.0 did: `claude [args…] <prompt>
- * --dangerously-skip-permissions`. Options come from the config's `claude`
+ * Claude Code: `claude [args…] [--settings …] <prompt> --dangerously-skip-permissions`.
+ * Start-up dialogs are answered by their option labels, never by a blind
+ * Enter (two of them default to "No"). Options from the config's `claude`
  * section, or from the factory's argument.
  */
 export function claudePlugin(overrides: ClaudeOptions = {}) {
-  return definePlugin({
-    name: CLAUDE_PLUGIN,
-    role: `launcher:${CLAUDE_PLUGIN}`,
-    apply(ctx) {
-      const options = optionsSchema.parse({ ...readPluginOptions(ctx.config, "claude", optionsSchema.partial()), ...overrides });
-      ctx.hooks.beforeSpawn.tap((spec: SpawnSpec) => {
-        if (spec.provider !== CLAUDE_PLUGIN || spec.command.length > 0) return spec;
-        const prompt = spec.prompt || options.defaultPrompt;
-        return { ...spec, command: [options.bin, ...options.args, prompt, "--dangerously-skip-permissions"] };
-      });
+  return defineProvider(
+    (ctx): AgentProvider => {
+      const o = optionsSchema.parse({ ...readPluginOptions(ctx.config, "claude", optionsSchema.partial()), ...overrides });
+      return {
+        name: CLAUDE_PLUGIN,
+        binary: { bin: o.bin, versionArgs: ["--version"] },
+        command(spec) {
+          const settings = o.skipPermissions && o.suppressDialogs ? ["--settings", JSON.stringify({ skipDangerousModePermissionPrompt: true })] : [];
+          const prompt = o.promptDelivery === "argument" ? [spec.prompt || o.defaultPrompt] : [];
+          return { command: [o.bin, ...o.args, ...settings, ...prompt, ...(o.skipPermissions ? ["--dangerously-skip-permissions"] : [])] };
+        },
+        ...withScreenOverrides(CLAUDE_SCREENS, o.screens),
+        prompt: { delivery: o.promptDelivery, enterDelayMs: 150, pastedMarker: "[Pasted text #" },
+        stop: { keys: [["C-c"], ["C-c"]], intervalMs: 300, graceMs: 3_000 },
+        ...(o.startTimeoutMs !== undefined ? { startTimeoutMs: o.startTimeoutMs } : {}),
+      };
     },
-  });
+    { pluginName: CLAUDE_PLUGIN },
+  );
 }

@@ -2,7 +2,15 @@ import { randomBytes } from "node:crypto";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { definePlugin, readPluginOptions, type AgentBackend, type BackendSession, type SessionMeta, type SpawnSpec } from "../../core/index.js";
+import {
+  definePlugin,
+  readPluginOptions,
+  type AgentBackend,
+  type AgentScreen,
+  type BackendSession,
+  type SessionMeta,
+  type SpawnSpec,
+} from "../../core/index.js";
 import { escapeFormat, isNoServer, Tmux, TMUX_SEP } from "./tmux.js";
 import { AGENT_WRAPPER, ENV_WRAPPER } from "./wrapper.js";
 
@@ -85,6 +93,32 @@ export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
           return all.slice(-lines);
         },
 
+        async screens(sessionNames) {
+          if (sessionNames.length === 0) return new Map();
+          let result = await tmux.run(screensCall(sessionNames));
+          if (result.code !== 0) {
+            if (isNoServer(result.stderr)) return new Map();
+            // One of them vanished, which ends the call early: ask again for those that exist.
+            const alive = parseScreens(result.stdout);
+            const remaining = sessionNames.filter((name) => alive.has(name));
+            result = await tmux.run(screensCall(remaining));
+            if (result.code !== 0) throw new Error(`tmux capture-pane failed: ${result.stderr.trim()}`);
+          }
+          return parseScreens(result.stdout);
+        },
+
+        async sendKeys(sessionName, keys, { literal = false } = {}) {
+          const target = `=${sessionName}:`;
+          const text = keys.join("");
+          if (literal && text.includes("\n")) {
+            // Multi-line text goes in as a bracketed paste, so a newline does not press Enter.
+            const buffer = `ar-${sessionName}`;
+            await tmux.must(["set-buffer", "-b", buffer, "--", text, TMUX_SEP, "paste-buffer", "-p", "-d", "-b", buffer, "-t", target]);
+            return;
+          }
+          await tmux.must(["send-keys", "-t", target, ...(literal ? ["-l"] : []), "--", ...keys]);
+        },
+
         attachCommand(sessionName) {
           return [tmux.bin, ...tmux.socketArgs, "attach-session", "-t", `=${sessionName}`];
         },
@@ -142,4 +176,40 @@ function parseSession(line: string): BackendSession {
   }
   if (path.length > 0) session.currentPath = path.join("\t");
   return session;
+}
+
+const SCREEN_MARK = "\u001eAR-SCREEN ";
+
+/** One call: every pane's state, then each named session's visible screen after a marker line. */
+function screensCall(sessionNames: readonly string[]): Array<string | typeof TMUX_SEP> {
+  const args: Array<string | typeof TMUX_SEP> = ["list-panes", "-a", "-F", "#{session_name}\t#{pane_dead}\t#{@ar_exit}\t#{pane_dead_status}"];
+  for (const name of sessionNames) {
+    args.push(TMUX_SEP, "display-message", "-p", `${SCREEN_MARK}${name}`, TMUX_SEP, "capture-pane", "-p", "-J", "-t", `=${name}:`);
+  }
+  return args;
+}
+
+function parseScreens(stdout: string): Map<string, AgentScreen> {
+  const screens = new Map<string, AgentScreen>();
+  let current: AgentScreen | undefined;
+  for (const line of stdout.split("\n")) {
+    if (line.startsWith(SCREEN_MARK)) {
+      current = screens.get(line.slice(SCREEN_MARK.length));
+      continue;
+    }
+    if (current) {
+      current.lines.push(line.trimEnd());
+      continue;
+    }
+    const [name, dead, arExit, deadStatus] = line.split("\t");
+    if (!name || screens.has(name)) continue;
+    const screen: AgentScreen = { lines: [], dead: dead === "1" };
+    const exit = arExit || deadStatus;
+    if (screen.dead && exit && /^\d+$/.test(exit)) screen.exitCode = Number(exit);
+    screens.set(name, screen);
+  }
+  for (const screen of screens.values()) {
+    while (screen.lines.length > 0 && screen.lines.at(-1) === "") screen.lines.pop();
+  }
+  return screens;
 }

@@ -57,10 +57,11 @@ describe("the daemon against a plain protocol-v2 relay, configured with 0.9.0's 
     expect(relay.requests.every((r) => r.token === TOKEN)).toBe(true);
 
     const spawnId = relay.sendControl("box", { action: "spawn", provider: "claude", cwd: home.project, label: "Web UI", prompt: "hello there" });
-    await waitFor("the agent in the report", () => reportedSessions().includes("ar-claude-web-ui"));
+    await waitFor("the agent reported ready", () => relay.reported("box")[0]?.status === "ready" && relay.ackCount(spawnId) === 1);
     expect(tmux.sessions()).toEqual(["ar-claude-web-ui"]);
     const [report] = relay.reported("box");
-    expect(report).toMatchObject({ agentId: "", provider: "claude", tmuxSession: "ar-claude-web-ui", cwd: home.project, label: "Web UI", approvalMode: "guarded" });
+    expect(report).toMatchObject({ agentId: "", provider: "claude", tmuxSession: "ar-claude-web-ui", cwd: home.project, label: "Web UI", approvalMode: "guarded", status: "ready" });
+    expect(report!.timeToReadyMs).toBeGreaterThanOrEqual(0);
     expect(report!.pid).toBeGreaterThan(0);
     await waitFor("the prompt", () => events("prompt").length === 1);
     expect(relay.ackCount(spawnId)).toBe(1);
@@ -89,7 +90,9 @@ describe("the daemon against a plain protocol-v2 relay, configured with 0.9.0's 
     relay.sendControl("box", { action: "spawn", provider: "claude", cwd: home.project, label: "Alpha Agent", approvalMode: "full", prompt: "p1" });
     relay.sendControl("box", { action: "spawn", provider: "codex", label: "beta", legacy: true }, { legacyMeta: true });
     await waitFor("two agents reported", () => relay.reported("box").length === 2);
-    const before = relay.reported("box").map(({ pid: _pid, status: _s, ...rest }) => rest);
+    const stable = (a: Record<string, unknown>) => ({ provider: a.provider, tmuxSession: a.tmuxSession, label: a.label, cwd: a.cwd, approvalMode: a.approvalMode, startedAt: a.startedAt });
+    await waitFor("both ready", () => relay.reported("box").every((a) => a.status === "ready"));
+    const before = relay.reported("box").map(stable);
     await first.kill9();
 
     // sent while the daemon is down; and a repeat of a running agent's spawn
@@ -100,7 +103,8 @@ describe("the daemon against a plain protocol-v2 relay, configured with 0.9.0's 
 
     daemon();
     await waitFor("three agents reported", () => relay.reported("box").length === 3 && relay.ackCount(repeat) === 1);
-    const after = relay.reported("box").map(({ pid: _pid, status: _s, ...rest }) => rest);
+    await waitFor("all three ready", () => relay.reported("box").every((a) => a.status === "ready"));
+    const after = relay.reported("box").map(stable);
     for (const agent of before) expect(after).toContainEqual(agent);
     expect(tmux.sessions()).toEqual(["ar-claude-alpha-agent", "ar-claude-gamma", "ar-codex-beta"]);
     expect(events("start").filter((e) => (e.env as Record<string, string> | undefined)?.AGENT_RELAY_LABEL === "Alpha Agent")).toHaveLength(1);
@@ -112,7 +116,7 @@ describe("the daemon against a plain protocol-v2 relay, configured with 0.9.0's 
     await registered();
     const bad = [
       relay.sendControl("box", { action: "spawn", cwd: join(home.root, "projects-evil") }),
-      relay.sendControl("box", { action: "spawn", cwd: `${home.baseDir}/../state` }),
+      relay.sendControl("box", { action: "spawn", cwd: `${home.baseDir}/../home` }),
       relay.sendControl("box", { action: "spawn", provider: "gemini" }),
       relay.sendControl("box", { action: "reboot-host" }),
       relay.sendControl("box", "spawn"),
@@ -121,9 +125,13 @@ describe("the daemon against a plain protocol-v2 relay, configured with 0.9.0's 
     ];
     await waitFor("every bad control acknowledged", () => bad.every((id) => relay.ackCount(id) === 1));
     await d.waitForLog(/refused \[expired\]/);
-    expect(d.logs.filter((l) => /refused \[/.test(l)).map((l) => l.replace(/^.*refused /, ""))).toEqual([
+    // handled in parallel: compare by message
+    const answers = Object.fromEntries(
+      d.logs.filter((l) => /refused \[/.test(l)).map((l) => [Number(l.match(/message (\d+) /)![1]), l.replace(/^.*refused /, "")]),
+    );
+    expect(bad.map((id) => answers[id])).toEqual([
       expect.stringMatching(/^\[cwd\]: cwd .*projects-evil is outside baseDir/),
-      expect.stringMatching(/^\[cwd\]: cwd .*state is outside baseDir/),
+      expect.stringMatching(/^\[cwd\]: cwd .*home is outside baseDir/),
       '[provider]: provider "gemini" is not enabled on this host (enabled: claude, codex)',
       '[unknown_action]: unknown action "reboot-host"',
       "[invalid]: control payload must be an object",
@@ -148,13 +156,15 @@ describe("the daemon against a plain protocol-v2 relay, configured with 0.9.0's 
     expect(events("start")).toHaveLength(13);
   });
 
-  it("removes every dead session from the report, not one a minute", async () => {
-    daemon();
+  it("reports every dead session as exited at once, not one a minute, and forgets it after the retention time", async () => {
+    daemon({ file: { env: { IS_SANDBOX: "1" }, exitedRetentionMs: 3_000 } });
     await registered();
     for (const label of ["d1", "d2", "d3", "live"]) relay.sendControl("box", { action: "spawn", label });
-    await waitFor("four agents", () => relay.reported("box").length === 4);
+    await waitFor("four agents ready", () => relay.reported("box").filter((a) => a.status === "ready").length === 4);
     for (const s of ["ar-claude-d1", "ar-claude-d2", "ar-claude-d3"]) tmux.run("kill-session", "-t", `=${s}`);
-    await waitFor("the dead ones gone from the report", () => reportedSessions().join() === "ar-claude-live", 5_000);
+    const statuses = () => relay.reported("box").map((a) => `${a.tmuxSession}=${a.status}`).sort().join(" ");
+    await waitFor("the dead ones reported exited", () => statuses() === "ar-claude-d1=exited ar-claude-d2=exited ar-claude-d3=exited ar-claude-live=ready", 3_000);
+    await waitFor("the exited ones dropped", () => reportedSessions().join() === "ar-claude-live", 8_000);
   });
 
   it("waits for a relay that is down at start, re-registers when it forgets us, and survives a relay that hangs", async () => {

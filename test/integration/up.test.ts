@@ -38,15 +38,15 @@ describe("up: a relay and a daemon in one process, driven by the CLI", () => {
   it("spawn --wait prints the agent record; ps, logs, restart and stop work on it", async () => {
     const spawned = await up.cli(["spawn", "claude", "--label", "Web UI", "--cwd", home.project, "--prompt", "hello", "--wait"]);
     expect(spawned).toMatchObject({ code: 0, stderr: "" });
-    expect(spawned.stdout).toMatch(/^box: spawned ar-claude-web-ui\n  ar-claude-web-ui  claude  Web UI  running  pid \d+  .*\/projects\/app\n$/);
+    expect(spawned.stdout).toMatch(/^box: spawned ar-claude-web-ui\n  ar-claude-web-ui  claude  Web UI  ready  pid \d+  .*\/projects\/app\n$/);
 
     const json = JSON.parse((await up.cli(["spawn", "codex", "--label", "coder", "--wait", "--json"])).stdout);
-    expect(json).toMatchObject({ host: "box", ok: true, action: "spawn", agents: [{ tmuxSession: "ar-codex-coder", provider: "codex", label: "coder", status: "running" }] });
+    expect(json).toMatchObject({ host: "box", ok: true, action: "spawn", agents: [{ tmuxSession: "ar-codex-coder", provider: "codex", label: "coder", status: "ready" }] });
 
     await waitFor("both agents in ps", async () => (await up.cli(["ps"])).stdout.includes("ar-codex-coder"));
     const ps = (await up.cli(["ps"])).stdout.split("\n");
     expect(ps[0]).toMatch(/^HOST\s+STATE\s+SEEN\s+SESSION\s+PROVIDER\s+LABEL\s+STATUS\s+PID\s+CWD$/);
-    expect(ps.find((l) => l.includes("ar-claude-web-ui"))).toMatch(/^box\s+online\s+\d+s ago\s+ar-claude-web-ui\s+claude\s+Web UI\s+running\s+\d+\s+\S+\/projects\/app$/);
+    expect(ps.find((l) => l.includes("ar-claude-web-ui"))).toMatch(/^box\s+online\s+\d+s ago\s+ar-claude-web-ui\s+claude\s+Web UI\s+ready\s+\d+\s+\S+\/projects\/app$/);
     const hosts = JSON.parse((await up.cli(["ps", "--json"])).stdout);
     expect(hosts).toEqual([expect.objectContaining({ id: "box", online: true, agents: expect.arrayContaining([expect.objectContaining({ label: "Web UI" })]) })]);
 

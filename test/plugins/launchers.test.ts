@@ -18,19 +18,26 @@ async function specFor(config: UserConfig, request: Parameters<import("../../cor
   const { orchestrator } = await createTestOrchestrator(home, config, {
     builtins: [envPolicyPlugin({ source: home.env(env) }), recordingBackend(started), claudePlugin(), codexPlugin()],
   });
-  await orchestrator.spawn(request);
+  // the recording backend runs nothing: the start ends as "exited"; the spec is what counts here
+  await orchestrator.spawn(request).catch((err: Error) => {
+    if (!/exited/.test(err.message)) throw err;
+  });
   return started[0]!;
 }
 
+const SKIP_WARNING = ["--settings", '{"skipDangerousModePermissionPrompt":true}'];
+
 describe("claude launcher", () => {
-  it("builds 0.9.0's command line: prompt, then --dangerously-skip-permissions", async () => {
-    expect((await specFor({}, { label: "a", prompt: "do it" })).command).toEqual(["claude", "do it", "--dangerously-skip-permissions"]);
-    expect((await specFor({}, { label: "b" })).command).toEqual(["claude", DEFAULT_CLAUDE_PROMPT, "--dangerously-skip-permissions"]);
+  it("builds 0.9.0's command line (prompt, then --dangerously-skip-permissions), the bypass warning suppressed by --settings", async () => {
+    expect((await specFor({}, { label: "a", prompt: "do it" })).command).toEqual(["claude", ...SKIP_WARNING, "do it", "--dangerously-skip-permissions"]);
+    expect((await specFor({}, { label: "b" })).command).toEqual(["claude", ...SKIP_WARNING, DEFAULT_CLAUDE_PROMPT, "--dangerously-skip-permissions"]);
+    expect((await specFor({ claude: { suppressDialogs: false } }, { label: "c", prompt: "p" })).command).toEqual(["claude", "p", "--dangerously-skip-permissions"]);
+    expect((await specFor({ claude: { promptDelivery: "type" } }, { label: "d", prompt: "p" })).command).toEqual(["claude", ...SKIP_WARNING, "--dangerously-skip-permissions"]);
   });
 
   it("takes its binary and extra arguments from the config's claude section", async () => {
     const spec = await specFor({ claude: { bin: "/opt/claude", args: ["--model", "opus"] } }, { label: "a", prompt: "p" });
-    expect(spec.command).toEqual(["/opt/claude", "--model", "opus", "p", "--dangerously-skip-permissions"]);
+    expect(spec.command).toEqual(["/opt/claude", "--model", "opus", ...SKIP_WARNING, "p", "--dangerously-skip-permissions"]);
   });
 
   it("rejects a wrong option with the key and what was expected", async () => {
@@ -39,8 +46,16 @@ describe("claude launcher", () => {
 });
 
 describe("codex launcher", () => {
-  it("builds 0.9.0's codex-relay command line with the relay URL and the headless flag in the env", async () => {
-    const spec = await specFor({ relayUrl: "http://127.0.0.1:7777", codex: { args: ["--verbose"] } }, { provider: "codex", label: "c" });
+  it("runs the current CLI: --no-daemon, the project pre-trusted, approval flags by mode, never --full-auto", async () => {
+    const spec = await specFor({}, { provider: "codex", label: "c" });
+    expect(spec.command).toEqual(["codex", "--no-daemon", "-c", `projects={${JSON.stringify(spec.realCwd)}={trust_level="trusted"}}`, "-a", "on-request", "-s", "workspace-write"]);
+    expect(spec.env.AGENT_RELAY_CODEX_HEADLESS).toBe("1");
+    expect((await specFor({}, { provider: "codex", label: "f", approvalMode: "full" })).command).toContain("--dangerously-bypass-approvals-and-sandbox");
+    await expect(specFor({}, { provider: "codex", label: "x", approvalMode: "chaos" })).rejects.toThrow('approval mode "chaos" has no codex arguments (known: guarded, read-only, full)');
+  });
+
+  it("keeps 0.9.0's codex-relay launcher by config, with the relay URL and the headless flag in the env", async () => {
+    const spec = await specFor({ relayUrl: "http://127.0.0.1:7777", codex: { launcher: "codex-relay", args: ["--verbose"] } }, { provider: "codex", label: "c" });
     expect(spec.command).toEqual(["codex-relay", "--headless", "--relay-url", "http://127.0.0.1:7777", "--verbose"]);
     expect(spec.env.AGENT_RELAY_CODEX_HEADLESS).toBe("1");
   });

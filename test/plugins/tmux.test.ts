@@ -50,7 +50,7 @@ describe("tmux backend", () => {
     expect(tmux.sessions()).toEqual(["ar-claude-backend-api"]);
     await waitFor("claude to be ready with the prompt", () => transcript().some((e) => e.event === "prompt" && e.text === "fix the tests"));
     const startEvent = transcript().find((e) => e.event === "start")!;
-    expect(startEvent.args).toEqual(["fix the tests", "--dangerously-skip-permissions"]);
+    expect(startEvent.args).toEqual(["--settings", '{"skipDangerousModePermissionPrompt":true}', "fix the tests", "--dangerously-skip-permissions"]);
     expect(startEvent.cwd).toBe(home.project);
     expect(sessionMeta("ar-claude-backend-api")).toMatchObject({
       v: 1,
@@ -116,7 +116,7 @@ describe("tmux backend", () => {
     expect(env).not.toHaveProperty("AGENT_RELAY_TOKEN");
   });
 
-  it("notices an agent that exits, with its exit code and last lines, and forgets it", async () => {
+  it("notices an agent that exits, with its exit code and last lines, and reports it exited", async () => {
     const { orchestrator } = await start({ watchIntervalMs: 100 });
     const exits: Array<[ManagedAgent, AgentExit]> = [];
     orchestrator.hooks.onAgentExit.tap("test", (agent, exit) => void exits.push([agent, exit]));
@@ -126,7 +126,9 @@ describe("tmux backend", () => {
     expect(exits[0]![0].tmuxSession).toBe("ar-shell-crasher");
     expect(exits[0]![1].code).toBe(3);
     expect(exits[0]![1].lastLines).toContain("fatal: out of tokens");
-    expect(orchestrator.agents()).toEqual([]);
+    expect(orchestrator.report()).toEqual([
+      expect.objectContaining({ tmuxSession: "ar-shell-crasher", status: "exited", exitCode: 3, detail: "exited with status 3: fatal: out of tokens", lastLines: ["fatal: out of tokens"] }),
+    ]);
     expect(tmux.sessions()).toEqual([]);
   });
 
@@ -136,8 +138,10 @@ describe("tmux backend", () => {
     const exits: AgentExit[] = [];
     orchestrator.hooks.onAgentExit.tap("test", (_agent, exit) => void exits.push(exit));
     await orchestrator.start();
-    await orchestrator.spawn({ label: "root" });
-    await waitFor("claude to exit", () => exits.length === 1);
+    await expect(orchestrator.spawn({ label: "root" })).rejects.toThrow(
+      "ar-claude-root exited with status 1 during start-up: --dangerously-skip-permissions cannot be used with root/sudo privileges for security reasons",
+    );
+    expect(exits).toHaveLength(1);
     expect(exits[0]!.code).toBe(1);
     expect(exits[0]!.lastLines.join("\n")).toContain("cannot be used with root/sudo privileges");
   });

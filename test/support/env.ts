@@ -20,7 +20,7 @@ export class TestHome {
   readonly stateDir = join(this.root, "state");
   readonly transcript = join(this.root, "transcript.jsonl");
 
-  constructor(options: { settleClaude?: boolean } = {}) {
+  constructor(options: { settleClaude?: boolean; loginCodex?: boolean } = {}) {
     mkdirSync(this.home, { recursive: true });
     mkdirSync(this.project, { recursive: true });
     if (options.settleClaude !== false) {
@@ -30,6 +30,10 @@ export class TestHome {
       );
       mkdirSync(join(this.home, ".claude"), { recursive: true });
       writeFileSync(join(this.home, ".claude", "settings.json"), JSON.stringify({ skipDangerousModePermissionPrompt: true }));
+    }
+    if (options.loginCodex !== false) {
+      mkdirSync(join(this.home, ".codex"), { recursive: true });
+      writeFileSync(join(this.home, ".codex", "auth.json"), JSON.stringify({ OPENAI_API_KEY: "sk-test" }));
     }
   }
 

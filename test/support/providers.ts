@@ -15,7 +15,10 @@ export const shellProvider = definePlugin({
   },
 });
 
-/** A backend that records finished specs instead of starting processes: for tests of what plugins put in a spec. */
+/**
+ * A backend that records finished specs instead of starting processes: for
+ * tests of what plugins put in a spec. Its sessions show as already ended.
+ */
 export function recordingBackend(started: SpawnSpec[]) {
   return definePlugin({
     name: "recording-backend",
@@ -33,6 +36,10 @@ export function recordingBackend(started: SpawnSpec[]) {
         async capture() {
           return [];
         },
+        async screens(names) {
+          return new Map(names.map((name) => [name, { lines: [], dead: true, exitCode: 0 }]));
+        },
+        async sendKeys() {},
       };
       ctx.provideBackend(backend);
     },

@@ -1,0 +1,148 @@
+import { definePlugin, type Plugin, type PluginContext } from "./plugin.js";
+import type { SpawnSpec } from "./types.js";
+
+/**
+ * Text on a screen, as data: every `all` pattern must match some line, no
+ * `none` pattern may match any line. Strings are regular-expression sources,
+ * so config files can override them (CLI versions move).
+ */
+export interface ScreenMatch {
+  all: string[];
+  none?: string[];
+}
+
+/** A dialog an agent CLI may show at start, and how to answer it. */
+export interface DialogRule {
+  id: string;
+  /** How to recognise it on the screen. */
+  match: ScreenMatch;
+  /**
+   * The answer: the option whose label matches `choose` (a regex source) is
+   * picked, by Enter when it is already highlighted, else by its number key.
+   * For a notice without options, `keys` names the keys to send (e.g. Enter).
+   */
+  choose?: string;
+  keys?: string[];
+}
+
+export interface PromptRules {
+  /** `argument`: the launcher puts the prompt on the command line; `type`: typed once the agent is ready. */
+  delivery: "argument" | "type";
+  /** Pause between the text and Enter (some CLIs ignore an Enter that arrives with the text). */
+  enterDelayMs?: number;
+  /** When this shows on the screen after Enter, the text became a paste that needs another Enter. */
+  pastedMarker?: string;
+}
+
+export interface StopRules {
+  /** Key presses that ask the agent to exit, sent one call each, `intervalMs` apart. */
+  keys: string[][];
+  intervalMs?: number;
+  /** How long to wait for the exit before the session is killed. */
+  graceMs?: number;
+}
+
+/** Everything the core needs to start, watch and stop one kind of agent. */
+export interface AgentProvider {
+  name: string;
+  /** The argv and extra env for a spawn. */
+  command(spec: SpawnSpec): { command: string[]; env?: Record<string, string> };
+  /** The binary and how to ask its version (for `doctor`). */
+  binary?: { bin: string; versionArgs: string[] };
+  /** What the screen looks like when the agent is ready for work. */
+  ready: ScreenMatch;
+  dialogs?: DialogRule[];
+  /** Screens that mean the agent cannot start (e.g. not logged in): it is reported stuck at once, with `detail`. */
+  blockers?: Array<{ id: string; match: ScreenMatch; detail: string }>;
+  prompt?: PromptRules;
+  stop?: StopRules;
+  /** How long start-up may take before the agent is reported stuck. */
+  startTimeoutMs?: number;
+}
+
+/**
+ * Makes a plugin that adds a provider: it fills the command line of spawns
+ * for `provider.name` (in `beforeSpawn`) and registers the screen rules the
+ * core watches start-up with. The built-in claude and codex plugins are made
+ * this way; a user's provider has every ability they have.
+ */
+export function defineProvider(
+  provider: AgentProvider | ((ctx: PluginContext) => AgentProvider),
+  options: { pluginName?: string } = {},
+): Plugin {
+  const name = typeof provider === "function" ? options.pluginName : provider.name;
+  if (!name) throw new Error("defineProvider: a provider made by a function needs options.pluginName");
+  return definePlugin({
+    name,
+    role: `launcher:${name}`,
+    apply(ctx) {
+      const resolved = typeof provider === "function" ? provider(ctx) : provider;
+      ctx.provideProvider(resolved);
+      ctx.hooks.beforeSpawn.tap((spec) => {
+        if (spec.provider !== resolved.name || spec.command.length > 0) return spec;
+        const { command, env } = resolved.command(spec);
+        return { ...spec, command, env: { ...spec.env, ...env } };
+      });
+    },
+  });
+}
+
+/** Whether a screen matches: every `all` pattern on some line, no `none` pattern on any. */
+export function screenMatches(lines: readonly string[], match: ScreenMatch): boolean {
+  const test = (source: string) => {
+    const re = new RegExp(source, "u");
+    return lines.some((line) => re.test(line));
+  };
+  return match.all.every(test) && !(match.none ?? []).some(test);
+}
+
+export interface ScreenOption {
+  number: number;
+  label: string;
+  selected: boolean;
+}
+
+/** The numbered options of a dialog (`❯ 1. Yes`, `  2. No`, `› 1. Trust`), with the highlighted one. */
+export function parseOptions(lines: readonly string[]): ScreenOption[] {
+  const options: ScreenOption[] = [];
+  for (const line of lines) {
+    const m = line.match(/^\s*([❯›>])?\s*(\d{1,2})\.\s+(\S.*?)\s*$/u);
+    if (m) options.push({ number: Number(m[2]), label: m[3]!, selected: Boolean(m[1]) });
+  }
+  return options;
+}
+
+/**
+ * The keys that answer a dialog on this screen, or undefined when the wanted
+ * option is not on it: Enter if it is highlighted, its number otherwise.
+ */
+export function answerKeys(rule: DialogRule, lines: readonly string[]): string[] | undefined {
+  if (rule.keys) return rule.keys;
+  if (!rule.choose) return undefined;
+  const wanted = new RegExp(rule.choose, "u");
+  const option = parseOptions(lines).find((o) => wanted.test(o.label));
+  if (!option) return undefined;
+  return option.selected ? ["Enter"] : [String(option.number)];
+}
+
+/** A config section's `screens` override: `ready` replaces, `dialogs` and `blockers` replace by id or are added. */
+export interface ScreenOverrides {
+  ready?: ScreenMatch;
+  dialogs?: DialogRule[];
+  blockers?: Array<{ id: string; match: ScreenMatch; detail: string }>;
+}
+
+/** Applies a config's screen overrides to a provider's built-in rules. */
+export function withScreenOverrides<P extends Pick<AgentProvider, "ready" | "dialogs" | "blockers">>(rules: P, overrides: ScreenOverrides | undefined): P {
+  if (!overrides) return rules;
+  const byId = <T extends { id: string }>(base: T[] = [], extra: T[] = []) => [
+    ...base.map((item) => extra.find((e) => e.id === item.id) ?? item),
+    ...extra.filter((e) => !base.some((item) => item.id === e.id)),
+  ];
+  return {
+    ...rules,
+    ready: overrides.ready ?? rules.ready,
+    dialogs: byId(rules.dialogs, overrides.dialogs),
+    blockers: byId(rules.blockers, overrides.blockers),
+  };
+}
