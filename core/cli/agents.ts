@@ -63,22 +63,30 @@ export async function runPs(args: CommonArgs & { json?: boolean }): Promise<void
     process.stdout.write(JSON.stringify(hosts, null, 2) + "\n");
     return;
   }
-  const now = Date.now();
-  const rows: string[][] = [["HOST", "STATE", "SEEN", "SESSION", "PROVIDER", "LABEL", "STATUS", "PID", "CWD"]];
-  for (const host of hosts) {
-    const state = host.online ? "online" : "offline";
-    const seen = ago(now - host.lastSeen);
-    if (host.agents.length === 0) rows.push([host.id, state, seen, "-", "", "", "", "", ""]);
-    for (const a of host.agents) {
-      rows.push([host.id, state, seen, a.tmuxSession, a.provider, a.label ?? "", a.status ?? "", a.pid ? String(a.pid) : "", a.cwd]);
-    }
-  }
   if (hosts.length === 0) {
     process.stdout.write("no hosts have registered with this relay\n");
     return;
   }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const row of rows) process.stdout.write(row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd() + "\n");
+  const now = Date.now();
+  const rows: Array<{ cells: string[]; detail?: string }> = [
+    { cells: ["HOST", "STATE", "SEEN", "SESSION", "PROVIDER", "LABEL", "STATUS", "PID", "STARTED", "READY IN", "CWD"] },
+  ];
+  for (const host of hosts) {
+    const state = host.online ? "online" : "offline";
+    const seen = ago(now - host.lastSeen);
+    if (host.agents.length === 0) rows.push({ cells: [host.id, state, seen, "-", "", "", "", "", "", "", ""] });
+    for (const a of host.agents) {
+      const status = a.status === "exited" && a.exitCode !== undefined ? `exited(${a.exitCode})` : (a.status ?? "");
+      const readyIn = a.timeToReadyMs !== undefined ? `${(a.timeToReadyMs / 1000).toFixed(1)}s` : "";
+      const cells = [host.id, state, seen, a.tmuxSession, a.provider, a.label ?? "", status, a.pid ? String(a.pid) : "", ago(now - a.startedAt), readyIn, a.cwd];
+      rows.push({ cells, ...(a.detail && (a.status === "stuck" || a.status === "exited") ? { detail: a.detail } : {}) });
+    }
+  }
+  const widths = rows[0]!.cells.map((_, i) => Math.max(...rows.map((r) => r.cells[i]!.length)));
+  for (const row of rows) {
+    process.stdout.write(row.cells.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd() + "\n");
+    if (row.detail) process.stdout.write(`    └ ${row.detail}\n`);
+  }
 }
 
 async function send(client: RelayHttpClient, host: string, control: ControlPayload, args: { wait?: boolean; timeout: number; json?: boolean }) {

@@ -21,6 +21,11 @@ export class TestTmux {
     return this.run("capture-pane", "-p", "-J", "-S", "-200", "-t", `=${session}:`);
   }
 
+  /** The visible screen only. */
+  screen(session: string): string {
+    return this.run("capture-pane", "-p", "-t", `=${session}:`);
+  }
+
   /** Kills this test's own server, and only it. */
   kill(): void {
     try {
