@@ -84,6 +84,12 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
       async (args) => (await import("./cli/local.js")).runAttach({ ...args, agent: args.agent! }),
     )
     .command(
+      "doctor",
+      "Check this host: tmux, each provider's binary, the relay and its token, baseDir, running as root",
+      (y) => y.option("json", { type: "boolean", default: false, describe: "Print JSON" }),
+      async (args) => (await import("./cli/doctor.js")).runDoctor(args),
+    )
+    .command(
       "init",
       "Write a commented config file for this host",
       (y) =>

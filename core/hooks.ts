@@ -7,6 +7,7 @@ import {
 import { PluginError } from "./errors.js";
 import type {
   AgentExit,
+  DoctorCheck,
   ControlRequest,
   ControlResult,
   HeartbeatInfo,
@@ -70,10 +71,17 @@ export function createHooks() {
     afterStop: new AsyncSeriesHook<[ManagedAgent, StopReason]>(["agent", "reason"]),
 
     /**
-     * An agent's process ended on its own (or its session vanished) and it was
-     * removed from the registry. Async series.
+     * An agent's process ended on its own (or its session vanished); it is
+     * now reported as `exited`. Async series.
      */
     onAgentExit: new AsyncSeriesHook<[ManagedAgent, AgentExit]>(["agent", "exit"]),
+
+    /**
+     * `doctor` runs: each plugin checks what it depends on (tmux's version,
+     * the relay, a provider's caveats) and pushes one result per check.
+     * Async parallel.
+     */
+    onDoctor: new AsyncParallelHook<[DoctorCheck[]]>(["checks"]),
   });
 }
 
@@ -96,6 +104,7 @@ export interface HookSignatures {
   onHeartbeat: { args: [HeartbeatInfo]; result: void };
   afterStop: { args: [ManagedAgent, StopReason]; result: void };
   onAgentExit: { args: [ManagedAgent, AgentExit]; result: void };
+  onDoctor: { args: [DoctorCheck[]]; result: void };
 }
 
 /**

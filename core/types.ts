@@ -192,3 +192,10 @@ export interface Registration {
   gitSha?: string;
   meta: Record<string, unknown>;
 }
+
+/** One line of `doctor`. */
+export interface DoctorCheck {
+  name: string;
+  status: "ok" | "warn" | "fail";
+  detail: string;
+}

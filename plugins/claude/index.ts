@@ -56,6 +56,17 @@ export function claudePlugin(overrides: ClaudeOptions = {}) {
   return defineProvider(
     (ctx): AgentProvider => {
       const o = optionsSchema.parse({ ...readPluginOptions(ctx.config, "claude", optionsSchema.partial()), ...overrides });
+      ctx.hooks.onDoctor.tap((checks) => {
+        if (!ctx.config.providers.includes(CLAUDE_PLUGIN) || !o.skipPermissions || process.getuid?.() !== 0) return;
+        const sandbox = ctx.config.env.IS_SANDBOX === "1";
+        checks.push({
+          name: "claude as root",
+          status: sandbox ? "ok" : "fail",
+          detail: sandbox
+            ? "running as root with IS_SANDBOX=1 in env: claude accepts --dangerously-skip-permissions"
+            : 'running as root: claude exits at once with --dangerously-skip-permissions unless IS_SANDBOX=1; if this host is a sandbox, set env: { IS_SANDBOX: "1" } in the config (or claude: { skipPermissions: false })',
+        });
+      });
       return {
         name: CLAUDE_PLUGIN,
         binary: { bin: o.bin, versionArgs: ["--version"] },

@@ -1,4 +1,4 @@
-import { definePlugin, errorMessage, type ManagedAgent, type RelayAgentSummary } from "../../core/index.js";
+import { definePlugin, errorMessage, RelayRequestError, type ManagedAgent, type RelayAgentSummary } from "../../core/index.js";
 import { RelayHttpClient } from "./client.js";
 
 export const RELAY_HTTP_PLUGIN = "relay-http";
@@ -21,6 +21,21 @@ export function relayHttpPlugin(options: { fetch?: typeof fetch } = {}) {
         ...(options.fetch ? { fetch: options.fetch } : {}),
       });
       ctx.provideTransport(client);
+
+      ctx.hooks.onDoctor.tap(async (checks) => {
+        try {
+          await client.latestMessageId();
+          const token = config.token ? "; it accepts the token" : "; no token is configured";
+          checks.push({ name: "relay", status: "ok", detail: `${config.relayUrl} answers${token}` });
+        } catch (err) {
+          const status = err instanceof RelayRequestError ? err.status : undefined;
+          const detail =
+            status === 401 || status === 403
+              ? `${config.relayUrl} refuses ${config.token ? "the token" : "requests without a token (set AGENT_RELAY_TOKEN)"}`
+              : `${config.relayUrl} is not reachable: ${errorMessage(err)}`;
+          checks.push({ name: "relay", status: "fail", detail });
+        }
+      });
 
       ctx.hooks.afterStop.tap(async (agent: ManagedAgent) => {
         let records: RelayAgentSummary[];

@@ -124,6 +124,18 @@ export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
         },
       };
       ctx.provideBackend(backend);
+
+      ctx.hooks.onDoctor.tap(async (checks) => {
+        const where = tmux.socketArgs.length ? ` (socket ${tmux.socketArgs.join(" ")})` : " (default socket)";
+        try {
+          const version = (await tmux.must(["-V"])).trim();
+          const m = version.match(/(\d+)\.(\d+)/);
+          const ok = m !== null && (Number(m[1]) > 3 || (Number(m[1]) === 3 && Number(m[2]) >= 0));
+          checks.push({ name: "tmux", status: ok ? "ok" : "fail", detail: ok ? `${version}${where}` : `${version}: tmux 3.0 or newer is needed` });
+        } catch (err) {
+          checks.push({ name: "tmux", status: "fail", detail: `cannot run ${tmux.bin}: ${(err as Error).message}` });
+        }
+      });
     },
   });
 }

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CLI, FIXTURES, ROOT, TestHome } from "../support/env.js";
+import { TestRelay } from "../support/relay.js";
 
 const run = promisify(execFile);
 let home: TestHome;
@@ -75,5 +76,21 @@ describe("the CLI", () => {
     const out = await cli(["config"]);
     expect(out.code).toBe(2);
     expect(out.stderr).toBe(`config error:\n${file}: providers: Invalid input: expected array, received string\n`);
+  });
+});
+
+describe("doctor", () => {
+  it("tells a token the relay refuses from a relay that is down", async () => {
+    const relay = await new TestRelay({ token: "right-token-123" }).start();
+    try {
+      const wrong = await cli(["doctor", "--json"], { AGENT_RELAY_URL: relay.url, AGENT_RELAY_TOKEN: "wrong-token-456" });
+      expect(wrong.code).toBe(1);
+      expect(JSON.parse(wrong.stdout)).toContainEqual({ name: "relay", status: "fail", detail: `${relay.url} refuses the token` });
+      expect(wrong.stdout + wrong.stderr).not.toContain("wrong-token-456");
+      const right = await cli(["doctor", "--json"], { AGENT_RELAY_URL: relay.url, AGENT_RELAY_TOKEN: "right-token-123" });
+      expect(JSON.parse(right.stdout)).toContainEqual({ name: "relay", status: "ok", detail: `${relay.url} answers; it accepts the token` });
+    } finally {
+      await relay.stop();
+    }
   });
 });

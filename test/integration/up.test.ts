@@ -79,6 +79,34 @@ describe("up: a relay and a daemon in one process, driven by the CLI", () => {
     }
   });
 
+  it("doctor checks tmux, the providers' binaries, the relay and its token, baseDir and the root caveat", async () => {
+    const good = await up.cli(["doctor"]);
+    expect(good.code).toBe(0);
+    const lines = good.stdout.trim().split("\n");
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^OK    tmux: tmux 3\.\d+\S* \(socket -L arotest-/),
+        expect.stringMatching(/^OK    relay: http:\/\/127\.0\.0\.1:\d+ answers; no token is configured$/),
+        `OK    baseDir: ${home.baseDir}`,
+        expect.stringMatching(/^OK    provider claude: claude: 2\.1\.197 \(Claude Code\)$/),
+        expect.stringMatching(/^OK    provider codex: codex: codex-cli 0\.169\.0$/),
+      ]),
+    );
+    if (process.getuid?.() === 0) expect(lines).toContain("OK    claude as root: running as root with IS_SANDBOX=1 in env: claude accepts --dangerously-skip-permissions");
+
+    const bad = await up.cli(["doctor"], {
+      AGENT_RELAY_URL: `http://127.0.0.1:${await freePort()}`,
+      AGENT_RELAY_ORCHESTRATOR_BASE_DIR: `${home.root}/nowhere`,
+      AGENT_RELAY_ORCHESTRATOR_CONFIG: `${home.root}/none.json`,
+      PATH: "/usr/bin:/bin",
+    });
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/^FAIL  relay: http:\/\/127\.0\.0\.1:\d+ is not reachable: GET \/messages\/cursor: ECONNREFUSED$/m);
+    expect(bad.stdout).toContain(`FAIL  baseDir: ${home.root}/nowhere does not exist: create it, or set baseDir\n`);
+    expect(bad.stdout).toContain('FAIL  provider claude: "claude" is not installed or not in PATH\n');
+    if (process.getuid?.() === 0) expect(bad.stdout).toMatch(/^FAIL  claude as root: running as root: claude exits at once with --dangerously-skip-permissions unless IS_SANDBOX=1/m);
+  });
+
   it("says clearly what is wrong, with a non-zero exit code", async () => {
     expect(await up.cli(["spawn", "gemini", "--wait"])).toMatchObject({
       code: 1,

@@ -18,7 +18,7 @@ describe("hooks", () => {
   it("pins each hook's kind by behaviour, since tapable's typings cannot tell them apart", async () => {
     const hooks = createHooks();
     expect(Object.isFrozen(hooks)).toBe(true);
-    expect(Object.keys(hooks).sort()).toEqual(["afterSpawn", "afterStop", "beforeSpawn", "onAgentExit", "onControl", "onHeartbeat"]);
+    expect(Object.keys(hooks).sort()).toEqual(["afterSpawn", "afterStop", "beforeSpawn", "onAgentExit", "onControl", "onDoctor", "onHeartbeat"]);
 
     // waterfall: the second tap gets what the first returned
     hooks.beforeSpawn.tapPromise("a", async (spec) => ({ ...spec, label: "from-a" }));
@@ -37,11 +37,14 @@ describe("hooks", () => {
     expect(secondRan).toBe(false);
 
     // parallel: the first tap can only finish because the second runs meanwhile
-    let release!: () => void;
-    const released = new Promise<void>((r) => (release = r));
-    hooks.onHeartbeat.tapPromise("a", () => released);
-    hooks.onHeartbeat.tapPromise("b", async () => release());
-    await hooks.onHeartbeat.promise({ kind: "heartbeat", meta: {} });
+    for (const name of ["onHeartbeat", "onDoctor"] as const) {
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      const hook = hooks[name] as unknown as { tapPromise(n: string, fn: () => Promise<void>): void; promise(a: unknown): Promise<void> };
+      hook.tapPromise("a", () => released);
+      hook.tapPromise("b", async () => release());
+      await hook.promise(name === "onDoctor" ? [] : { kind: "heartbeat", meta: {} });
+    }
 
     // series: each tap starts after the previous one finished
     for (const name of ["afterSpawn", "afterStop", "onAgentExit"] as const) {
