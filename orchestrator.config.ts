@@ -25,7 +25,7 @@ export default defineConfig({
   // Options of the built-in plugins:
   // tmux: { socketName: "agents" },              // a separate tmux server (-L)
   // claude: { bin: "claude", args: ["--model", "opus"] },
-  // codex: { bin: "codex-relay", args: [] },
+  // codex: { launcher: "codex", args: [] },     // or launcher: "codex-relay" (0.9.0)
   // envPolicy: { deny: ["AWS_*"] },              // what agents inherit from the daemon
 
   // Your own plugins: objects, or module paths relative to this file.

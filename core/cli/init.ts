@@ -49,7 +49,7 @@ export default {
   // Options of the built-in plugins.
   // tmux: { socketName: "agents" },
   // claude: { bin: "claude", args: [] },
-  // codex: { bin: "codex-relay", args: [] },
+  // codex: { launcher: "codex", args: [] },     // or launcher: "codex-relay" (0.9.0)
   // envPolicy: { allow: ["PATH", "HOME", "CLAUDE_*"], deny: ["AWS_*"] },
 
   // Your own plugins: objects, or module paths relative to this file.
