@@ -25,6 +25,8 @@ export const controlSchema = z.object({
   agentId: text(256).min(1).optional(),
   requestedBy: z.string().max(256).optional(),
   requestedAt: z.number().optional(),
+  replace: z.boolean().optional(),
+  restartPolicy: z.enum(["never", "on-failure", "always"]).optional(),
 });
 
 /**

@@ -3,12 +3,15 @@
 /** A control that cannot be carried out; answered to the sender, never retried. */
 export class ControlError extends Error {
   override name = "ControlError";
+  /** A failure that may pass (tmux busy, a race): the control is tried again, a few times. */
+  readonly retryable: boolean;
   constructor(
     readonly code: "invalid" | "unknown_action" | "not_found" | "provider" | "cwd" | "vetoed" | "failed" | "stuck" | "exited",
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryable?: boolean },
   ) {
     super(message, options);
+    this.retryable = options?.retryable ?? false;
   }
 }
 

@@ -9,7 +9,17 @@ import { StartupWatcher, type StartupOutcome } from "./startup.js";
 import type { AgentProvider } from "./provider.js";
 import type { ResolvedConfig } from "./config/schema.js";
 import type { AgentBackend, OrchestratorApi, Plugin, PluginContext, RelayTransport } from "./plugin.js";
-import type { AgentExit, AgentReport, BackendSession, ControlPayload, ControlResult, ManagedAgent, SpawnRequest, SpawnSpec } from "./types.js";
+import type {
+  AgentExit,
+  AgentReport,
+  BackendSession,
+  ControlPayload,
+  ControlRequest,
+  ControlResult,
+  ManagedAgent,
+  SpawnRequest,
+  SpawnSpec,
+} from "./types.js";
 
 export interface OrchestratorOptions {
   config: ResolvedConfig;
@@ -152,23 +162,34 @@ export class Orchestrator {
     await this.locks.run(agent.tmuxSession, () => this.stopLocked(agent.tmuxSession, reason));
   }
 
-  async restart(agent: ManagedAgent): Promise<ManagedAgent> {
+  /** Stops an agent (if it runs) and starts it again with the same options, prompt and plugin data; `meta` is merged in. */
+  async restart(agent: ManagedAgent, options: { meta?: Record<string, unknown> } = {}): Promise<ManagedAgent> {
     const started = await this.locks.run(agent.tmuxSession, async () => {
       const current = this.registry.get(agent.tmuxSession) ?? agent;
       await this.stopLocked(agent.tmuxSession, "restart");
-      const { provider, cwd, label, approvalMode, prompt } = current;
-      return this.spawnLocked({ provider, cwd, label, approvalMode, ...(prompt !== undefined ? { prompt } : {}) }, agent.tmuxSession);
+      const { provider, cwd, label, approvalMode, prompt, meta } = current;
+      const request: SpawnRequest = { provider, cwd, label, approvalMode, meta: { ...meta, ...options.meta } };
+      if (prompt !== undefined) request.prompt = prompt;
+      return this.spawnLocked({ ...request, provider, label }, agent.tmuxSession);
     });
     return (await this.finishStart(started)).agent;
+  }
+
+  /** Sets the human-readable detail of an agent's status (e.g. why it will be restarted). */
+  annotate(session: string, detail: string): void {
+    const agent = this.registry.get(session);
+    if (!agent) return;
+    agent.detail = detail;
+    this.scheduleReport();
   }
 
   /**
    * Answers one control: `onControl` decides; an action nobody answers, and
    * anything thrown, become error answers. Never throws.
    */
-  async dispatch(control: ControlPayload, messageId?: number): Promise<ControlResult> {
+  async dispatch(control: ControlPayload, context: Omit<ControlRequest, "control"> = {}): Promise<ControlResult> {
     try {
-      const result = await this.hooks.onControl.promise({ control, ...(messageId !== undefined ? { messageId } : {}) });
+      const result = await this.hooks.onControl.promise({ ...context, control });
       if (result) return result;
       return { ok: false, action: control.action, code: "unknown_action", error: `unknown action "${control.action}"` };
     } catch (err) {
@@ -185,9 +206,13 @@ export class Orchestrator {
     request: SpawnRequest & { provider: string; label: string },
     sessionName: string,
   ): Promise<{ agent: ManagedAgent; existing: boolean; outcome?: Promise<StartupOutcome> }> {
-    const current = this.registry.get(sessionName);
-    if (current && current.status !== "exited") return { agent: current, existing: true };
+    let current = this.registry.get(sessionName);
+    if (current && current.status !== "exited" && !request.replace) return { agent: current, existing: true };
     const { cwd, realCwd } = await resolveCwd(this.config.baseDir, request.cwd);
+    if (current && request.replace && current.status !== "exited") {
+      await this.stopLocked(sessionName, "restart");
+      current = undefined;
+    }
     const initial: SpawnSpec = {
       provider: request.provider,
       label: request.label,
@@ -199,7 +224,7 @@ export class Orchestrator {
       command: [],
       env: {},
       secretEnv: [],
-      meta: {},
+      meta: { ...request.meta },
     };
     const spec = await this.hooks.beforeSpawn.promise(initial);
     if (spec.command.length === 0 || !spec.command[0]) {
@@ -227,7 +252,14 @@ export class Orchestrator {
       if (pid !== undefined) agent.pid = pid;
     } catch (err) {
       this.registry.delete(sessionName);
-      throw new ControlError("failed", `could not start ${sessionName}: ${errorMessage(err)}`, { cause: err });
+      const duplicate = /duplicate session/i.test(errorMessage(err));
+      throw new ControlError(
+        "failed",
+        duplicate
+          ? `could not start ${sessionName}: a session of that name exists that this orchestrator does not manage`
+          : `could not start ${sessionName}: ${errorMessage(err)}`,
+        { cause: err, retryable: !duplicate },
+      );
     }
     this.logger.info(`started ${agent.provider} agent ${sessionName} in ${agent.cwd}`);
     this.scheduleReport();
@@ -276,7 +308,6 @@ export class Orchestrator {
         if (outcome.status === "exited") {
           agent.exitedAt = Date.now();
           if (outcome.code !== undefined) agent.exitCode = outcome.code;
-          await this.backend.stop(agent.tmuxSession).catch(() => undefined);
           const exit: AgentExit = { lastLines: outcome.lastLines, ...(outcome.code !== undefined ? { code: outcome.code } : {}) };
           await this.hooks.onAgentExit.promise({ ...agent }, exit).catch((err: unknown) => this.logger.warn(errorMessage(err)));
         }
@@ -292,14 +323,12 @@ export class Orchestrator {
     const wasAlive = agent.status !== "exited";
     agent.status = "stopping";
     this.startup.forget(sessionName, { status: "exited", detail: "was stopped during start-up", lastLines: [] });
-    if (wasAlive) {
-      try {
-        await this.stopGracefully(agent);
-        await this.backend.stop(sessionName);
-      } catch (err) {
-        agent.status = "ready";
-        throw new ControlError("failed", `could not stop ${sessionName}: ${errorMessage(err)}`, { cause: err });
-      }
+    try {
+      if (wasAlive) await this.stopGracefully(agent);
+      await this.backend.stop(sessionName); // an exited agent's dead session goes too
+    } catch (err) {
+      agent.status = wasAlive ? "ready" : "exited";
+      throw new ControlError("failed", `could not stop ${sessionName}: ${errorMessage(err)}`, { cause: err, retryable: true });
     }
     this.registry.delete(sessionName);
     this.logger.info(`stopped ${sessionName} (${reason})`);
@@ -366,7 +395,9 @@ export class Orchestrator {
 
   /** One look at every session (one backend call); records the agents that ended. */
   async watchOnce(): Promise<void> {
-    if (this.registry.prune(Date.now(), this.config.exitedRetentionMs)) this.scheduleReport();
+    const pruned = this.registry.prune(Date.now(), this.config.exitedRetentionMs);
+    for (const agent of pruned) await this.backend.stop(agent.tmuxSession).catch(() => undefined);
+    if (pruned.length > 0) this.scheduleReport();
     const watched = this.registry.values().filter((a) => a.status === "ready" || a.status === "stuck");
     if (watched.length === 0) return;
     const sessions = new Map((await this.backend.list()).map((s) => [s.name, s]));
@@ -381,14 +412,15 @@ export class Orchestrator {
     }
   }
 
-  /** Records how an agent ended (it stays reported as `exited` for a while) and removes its session. */
+  /**
+   * Records how an agent ended. It stays reported as `exited` for
+   * `exitedRetentionMs`, and so does its dead session: a daemon restarted
+   * meanwhile finds it again (and a restart policy still applies).
+   */
   private async reapExited(agent: ManagedAgent, session: BackendSession | undefined): Promise<void> {
     const exit: AgentExit = { lastLines: [] };
     if (session?.exitCode !== undefined) exit.code = session.exitCode;
-    if (session) {
-      exit.lastLines = (await this.backend.capture(session.name, 20).catch(() => [])).filter((l) => l.trim() !== "");
-      await this.backend.stop(session.name).catch(() => undefined);
-    }
+    if (session) exit.lastLines = (await this.backend.capture(session.name, 20).catch(() => [])).filter((l) => l.trim() !== "");
     const code = exit.code === undefined ? "an unknown status" : `status ${exit.code}`;
     const tail = exit.lastLines.slice(-3).join(" | ");
     agent.status = "exited";
@@ -411,7 +443,8 @@ export class Orchestrator {
       findAgents: (target) => this.findAgents(target),
       spawn: (request) => this.spawn(request),
       stop: (agent) => this.stopAgent(agent),
-      restart: (agent) => this.restart(agent),
+      restart: (agent, options) => this.restart(agent, options),
+      annotate: (session, detail) => this.annotate(session, detail),
       report: () => this.report(),
       providers: () => this.providers(),
     };
@@ -448,10 +481,10 @@ export class Orchestrator {
  * names the plugin that vetoed); anything else with the plugin and hook it
  * came from.
  */
-function describeFailure(err: unknown): { code: string; error: string } {
+function describeFailure(err: unknown): { code: string; error: string; retryable?: boolean } {
   const cause = rootCause(err);
   if (!(cause instanceof ControlError)) return { code: "failed", error: errorMessage(err) };
-  if (cause.code !== "vetoed") return { code: cause.code, error: cause.message };
+  if (cause.code !== "vetoed") return { code: cause.code, error: cause.message, ...(cause.retryable ? { retryable: true } : {}) };
   let plugin: string | undefined;
   for (let e: unknown = err; e instanceof PluginError; e = e.cause) plugin = e.plugin;
   return { code: "vetoed", error: plugin ? `vetoed by plugin "${plugin}": ${cause.message}` : cause.message };

@@ -83,12 +83,14 @@ export interface OrchestratorApi {
   agents(): ManagedAgent[];
   /** Agents matching an agentId, session name or label. */
   findAgents(target: string): ManagedAgent[];
-  /** Starts an agent, or returns the running one with the same session name. */
+  /** Starts an agent and waits for its start-up (throws `ControlError` when it is stuck or exits), or returns the running one of the same session. */
   spawn(request: SpawnRequest): Promise<{ agent: ManagedAgent; existing: boolean }>;
   /** Stops an agent on purpose and forgets it. */
   stop(agent: ManagedAgent): Promise<void>;
-  /** Stops an agent and starts it again with the same options, prompt included. */
-  restart(agent: ManagedAgent): Promise<ManagedAgent>;
+  /** Stops an agent and starts it again with the same options, prompt included; `meta` is merged into its plugin data. */
+  restart(agent: ManagedAgent, options?: { meta?: Record<string, unknown> }): Promise<ManagedAgent>;
+  /** Sets the one-line detail shown with an agent's status in reports and `ps`. */
+  annotate(session: string, detail: string): void;
   /** The relay's view of this host's agents as it should be now. */
   report(): AgentReport[];
   /** The providers that plugins added, by name. */

@@ -36,16 +36,11 @@ export class AgentRegistry {
     );
   }
 
-  /** Forgets exited agents that have been reported long enough. */
-  prune(now: number, retentionMs: number): boolean {
-    let changed = false;
-    for (const agent of this.values()) {
-      if (agent.status === "exited" && agent.exitedAt !== undefined && now - agent.exitedAt > retentionMs) {
-        this.agents.delete(agent.tmuxSession);
-        changed = true;
-      }
-    }
-    return changed;
+  /** Forgets exited agents that have been reported long enough, and returns them. */
+  prune(now: number, retentionMs: number): ManagedAgent[] {
+    const pruned = this.values().filter((a) => a.status === "exited" && a.exitedAt !== undefined && now - a.exitedAt > retentionMs);
+    for (const agent of pruned) this.agents.delete(agent.tmuxSession);
+    return pruned;
   }
 
   report(): AgentReport[] {
@@ -67,6 +62,7 @@ export function toReport(a: ManagedAgent): AgentReport {
     ...(a.exitCode !== undefined ? { exitCode: a.exitCode } : {}),
     ...(a.readyAt !== undefined ? { readyAt: a.readyAt, timeToReadyMs: a.readyAt - a.startedAt } : {}),
     ...(a.detail !== undefined ? { detail: a.detail } : {}),
+    ...(typeof a.meta.restarts === "number" ? { restarts: a.meta.restarts } : {}),
     ...(a.lastLines !== undefined ? { lastLines: a.lastLines } : {}),
   };
 }

@@ -1,6 +1,6 @@
 import { extractControl, sessionNameFor } from "./control.js";
-import { KeyedLock } from "./lock.js";
 import { ControlError, errorMessage } from "./errors.js";
+import { KeyedLock } from "./lock.js";
 import { StateFile } from "./state.js";
 import { GIT_SHA, PROTOCOL_VERSION, VERSION } from "./version.js";
 import { RelayRequestError, type RelayTransport } from "./plugin.js";
@@ -8,13 +8,17 @@ import type { Logger } from "./logger.js";
 import type { Orchestrator } from "./orchestrator.js";
 import type { ControlPayload, ControlResult, HeartbeatInfo, RelayMessage } from "./types.js";
 
-const HANDLED_MEMORY = 10_000;
+/** Transient failures are tried again this many times, with backoff from 500 ms. */
+const RETRIES = 3;
 
 /**
  * The daemon's side of the relay conversation: register (again, whenever the
- * relay forgets us), heartbeat, poll, dispatch, acknowledge and report.
- * One loop: a poll never overlaps the previous one, and a message is handled
- * once even when the relay hands it out again.
+ * relay forgets us), heartbeat, poll, dispatch, answer, acknowledge, report.
+ *
+ * Each message is journalled (started, then done) in the state file, so a
+ * message the relay delivers twice (a lost ack, a replay, a daemon killed
+ * between the effect and the ack) has its effect once. Messages for the same
+ * agent run in the order they came; others run in parallel.
  */
 export class RelaySession {
   private running = false;
@@ -22,10 +26,12 @@ export class RelaySession {
   private needsRegister = true;
   private failures = 0;
   private cursor = 0;
-  private readonly handled = new Set<number>();
+  private highestDone = 0;
+  private readonly done = new Set<number>();
+  /** Messages whose handling began before this process (it crashed meanwhile). */
+  private interrupted = new Set<number>();
   private readonly inflight = new Map<number, Promise<void>>();
   private readonly order = new KeyedLock();
-  private highestDone = 0;
   private readonly state: StateFile;
   private loop?: Promise<void>;
   private wake?: () => void;
@@ -47,7 +53,7 @@ export class RelaySession {
     this.loop = this.run();
   }
 
-  /** Ends the loops, then sends one last report when the relay is reachable. */
+  /** Ends the loops, lets running controls finish (within a bound), then sends one last report. */
   async close(): Promise<void> {
     this.running = false;
     clearTimeout(this.heartbeatTimer);
@@ -64,8 +70,10 @@ export class RelaySession {
   }
 
   private async run(): Promise<void> {
-    this.cursor = (await this.state.load()).cursor;
-    this.highestDone = this.cursor;
+    const saved = await this.state.load();
+    this.cursor = this.highestDone = saved.cursor;
+    for (const id of saved.done) this.done.add(id);
+    this.interrupted = new Set(saved.started);
     const { config } = this.orchestrator;
     while (this.running) {
       try {
@@ -117,9 +125,10 @@ export class RelaySession {
     const latest = await this.transport.latestMessageId().catch(() => undefined);
     if (latest !== undefined && latest < this.cursor) {
       this.logger.warn(`the relay's newest message id (${latest}) is below ours (${this.cursor}); it was reset, starting over`);
-      this.cursor = 0;
-      this.highestDone = 0;
-      this.handled.clear();
+      this.cursor = this.highestDone = 0;
+      this.done.clear();
+      this.interrupted.clear();
+      await this.state.reset().catch(() => undefined);
     }
     this.connected = true;
     this.needsRegister = false;
@@ -153,11 +162,7 @@ export class RelaySession {
     this.heartbeatTimer.unref?.();
   }
 
-  /**
-   * Starts handling a message unless it is already being handled. Messages
-   * for the same agent run in the order they came; others run in parallel,
-   * so one agent's slow start never holds up another's control.
-   */
+  /** Starts handling a message unless it is being handled already. */
   private enqueue(message: RelayMessage): void {
     if (!Number.isSafeInteger(message.id) || this.inflight.has(message.id)) return;
     const task = this.order
@@ -194,22 +199,23 @@ export class RelaySession {
     const next = pending.length > 0 ? Math.min(this.highestDone, Math.min(...pending) - 1) : this.highestDone;
     if (next <= this.cursor) return;
     this.cursor = next;
-    await this.state.save({ cursor: this.cursor }).catch((err) => {
-      this.logger.warn(`could not save state to ${this.state.path}: ${errorMessage(err)}`);
-    });
+    await this.state.cursor(this.cursor).catch((err: unknown) => this.logger.warn(`could not save ${this.state.path}: ${errorMessage(err)}`));
   }
 
   /** Handles one message at most once, answers it, then acknowledges it. */
   private async process(message: RelayMessage): Promise<void> {
-    if (!this.handled.has(message.id)) {
+    if (!this.done.has(message.id)) {
       const result = await this.resultFor(message);
-      this.remember(message.id);
+      this.done.add(message.id);
+      await this.state.done(message.id).catch((err: unknown) => this.logger.warn(`could not save ${this.state.path}: ${errorMessage(err)}`));
       if (result) {
         this.log(message, result);
         await this.transport.answer?.(message.id, result).catch((err: unknown) => {
           this.logger.warn(`could not send the answer to message ${message.id}: ${errorMessage(err)}`);
         });
       }
+    } else {
+      this.logger.debug(`message ${message.id} was handled already; acknowledging it again`);
     }
     try {
       await this.transport.ack(message.id);
@@ -233,7 +239,8 @@ export class RelaySession {
       this.logger.debug(`message ${message.id} is not a control (kind ${String(message.kind)}); acknowledged`);
       return undefined;
     }
-    const age = Date.now() - toMillis(message.createdAt);
+    const createdAt = toMillis(message.createdAt);
+    const age = Date.now() - createdAt;
     if (message.createdAt !== undefined && age > this.orchestrator.config.maxMessageAgeMs) {
       return {
         ok: false,
@@ -242,20 +249,23 @@ export class RelaySession {
         error: `control expired: sent ${Math.round(age / 1000)}s ago, limit ${Math.round(this.orchestrator.config.maxMessageAgeMs / 1000)}s`,
       };
     }
-    return this.orchestrator.dispatch(control, message.id);
+    const replay = this.interrupted.has(message.id);
+    await this.state.started(message.id).catch(() => undefined);
+    let result: ControlResult;
+    for (let attempt = 0; ; attempt++) {
+      result = await this.orchestrator.dispatch(control, { messageId: message.id, createdAt, replay: replay || attempt > 0 });
+      if (result.ok || !result.retryable || attempt >= RETRIES || !this.running) break;
+      const wait = 500 * 2 ** attempt;
+      this.logger.info(`message ${message.id} (${control.action}) failed (${result.error}); trying again in ${wait} ms`);
+      await delay(wait);
+    }
+    const { retryable: _retryable, ...answer } = result as ControlResult & { retryable?: boolean };
+    return answer as ControlResult;
   }
 
   private log(message: RelayMessage, result: ControlResult): void {
     if (result.ok) this.logger.info(`message ${message.id} (${result.action}): ${result.message}`);
     else this.logger.warn(`message ${message.id} (${result.action}) refused [${result.code}]: ${result.error}`);
-  }
-
-  private remember(id: number): void {
-    this.handled.add(id);
-    if (this.handled.size > HANDLED_MEMORY) {
-      const oldest = this.handled.values().next().value;
-      if (oldest !== undefined) this.handled.delete(oldest);
-    }
   }
 
   private reportNow(): Promise<void> {

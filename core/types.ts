@@ -14,6 +14,10 @@ export interface ControlPayload {
   agentId?: string;
   requestedBy?: string;
   requestedAt?: number;
+  /** spawn: replace a running agent with the same label instead of answering with it. */
+  replace?: boolean;
+  /** spawn: `never` (default), `on-failure` or `always`. */
+  restartPolicy?: string;
 }
 
 /** A message as returned by `GET /api/messages`. */
@@ -46,6 +50,8 @@ export interface AgentReport {
   detail?: string;
   /** The screen excerpt of a stuck agent, or the last lines of an exited one. */
   lastLines?: string[];
+  /** How often a restart policy has restarted it in a row (`meta.restarts`). */
+  restarts?: number;
 }
 
 /** An agent record on the relay (`GET /api/agents`). */
@@ -160,17 +166,29 @@ export interface SpawnRequest {
   label?: string;
   approvalMode?: string;
   prompt?: string;
+  /** Replace a running agent of the same session instead of answering with it. */
+  replace?: boolean;
+  /** Plugin data to keep with the agent (persisted with its session), e.g. its restart policy. */
+  meta?: Record<string, unknown>;
 }
 
 /** The answer to one control message. */
 export type ControlResult =
   | { ok: true; action: string; message: string; agents: AgentReport[] }
-  | { ok: false; action: string; error: string; code: string };
+  | { ok: false; action: string; error: string; code: string; retryable?: boolean };
 
 /** What the core passes to `onControl`. */
 export interface ControlRequest {
   messageId?: number;
   control: ControlPayload;
+  /** When the control was sent (epoch ms). */
+  createdAt?: number;
+  /**
+   * True when this control may have had its effect already: handling began
+   * before a crash, or an earlier attempt failed. Handlers answer a replayed
+   * control by what is now true (the agent already stopped, already restarted).
+   */
+  replay?: boolean;
 }
 
 /** Contributions gathered through `onHeartbeat`. */

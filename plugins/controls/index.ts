@@ -1,4 +1,11 @@
-import { ControlError, definePlugin, type ControlPayload, type ControlResult, type ManagedAgent, type OrchestratorApi } from "../../core/index.js";
+import {
+  ControlError,
+  definePlugin,
+  type ControlRequest,
+  type ControlResult,
+  type ManagedAgent,
+  type OrchestratorApi,
+} from "../../core/index.js";
 
 export const CONTROLS_PLUGIN = "controls";
 
@@ -7,6 +14,11 @@ export const CONTROLS_PLUGIN = "controls";
  * and `shutdown`. `restart` and `shutdown` act on the agent named by
  * `agentId` (an agentId, a session name or a label), or on every managed
  * agent when it is absent.
+ *
+ * Delivered twice, a control has its effect once: a spawn without a label
+ * gets one derived from the message (`<provider>-<requestedAt or sent time>`),
+ * so a second delivery finds the agent the first one started; a replayed
+ * restart or shutdown whose effect is already true is answered as done.
  */
 export function controlsPlugin() {
   return definePlugin({
@@ -14,14 +26,17 @@ export function controlsPlugin() {
     role: "controls",
     apply(ctx) {
       const api = ctx.orchestrator;
-      ctx.hooks.onControl.tap(async ({ control }) => {
-        switch (control.action) {
+      ctx.hooks.onControl.tap(async (request) => {
+        switch (request.control.action) {
           case "spawn":
-            return spawn(api, control);
+            return spawn(api, request);
           case "restart":
-            return eachTarget(api, control, "restarted", (agent) => api.restart(agent));
+            return eachTarget(api, request, "restarted", async (agent) => {
+              if (request.replay && request.createdAt !== undefined && agent.startedAt >= request.createdAt) return agent;
+              return api.restart(agent);
+            });
           case "shutdown":
-            return eachTarget(api, control, "stopped", async (agent) => {
+            return eachTarget(api, request, "stopped", async (agent) => {
               await api.stop(agent);
               return agent;
             });
@@ -33,31 +48,40 @@ export function controlsPlugin() {
   });
 }
 
-async function spawn(api: OrchestratorApi, control: ControlPayload): Promise<ControlResult> {
+async function spawn(api: OrchestratorApi, { control, createdAt }: ControlRequest): Promise<ControlResult> {
+  const provider = control.provider ?? "claude";
+  const stamp = control.requestedAt ?? createdAt;
+  const label = control.label ?? (stamp !== undefined ? `${provider}-${stamp}` : undefined);
   const { agent, existing } = await api.spawn({
-    ...(control.provider !== undefined ? { provider: control.provider } : {}),
+    provider,
+    ...(label !== undefined ? { label } : {}),
     ...(control.cwd !== undefined ? { cwd: control.cwd } : {}),
-    ...(control.label !== undefined ? { label: control.label } : {}),
     ...(control.approvalMode !== undefined ? { approvalMode: control.approvalMode } : {}),
     ...(control.prompt !== undefined ? { prompt: control.prompt } : {}),
+    ...(control.replace ? { replace: true } : {}),
+    ...(control.restartPolicy !== undefined ? { meta: { restartPolicy: control.restartPolicy } } : {}),
   });
   const report = api.report().filter((r) => r.tmuxSession === agent.tmuxSession);
   return {
     ok: true,
     action: "spawn",
-    message: existing ? `${agent.tmuxSession} is already running` : `spawned ${agent.tmuxSession}`,
+    message: existing ? `${agent.tmuxSession} is already running (${agent.status})` : `spawned ${agent.tmuxSession}`,
     agents: report,
   };
 }
 
 async function eachTarget(
   api: OrchestratorApi,
-  control: ControlPayload,
+  { control, replay }: ControlRequest,
   verb: string,
   act: (agent: ManagedAgent) => Promise<ManagedAgent>,
 ): Promise<ControlResult> {
   const targets = control.agentId ? api.findAgents(control.agentId) : api.agents();
   if (control.agentId && targets.length === 0) {
+    // A shutdown delivered again after it took effect finds nothing left to do.
+    if (replay && control.action === "shutdown") {
+      return { ok: true, action: control.action, message: `${control.agentId} is already stopped`, agents: [] };
+    }
     throw new ControlError("not_found", `no managed agent matches "${control.agentId}"`);
   }
   const done: ManagedAgent[] = [];

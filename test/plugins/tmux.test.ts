@@ -117,7 +117,7 @@ describe("tmux backend", () => {
   });
 
   it("notices an agent that exits, with its exit code and last lines, and reports it exited", async () => {
-    const { orchestrator } = await start({ watchIntervalMs: 100 });
+    const { orchestrator } = await start({ watchIntervalMs: 100, exitedRetentionMs: 1_000 });
     const exits: Array<[ManagedAgent, AgentExit]> = [];
     orchestrator.hooks.onAgentExit.tap("test", (agent, exit) => void exits.push([agent, exit]));
     await orchestrator.start();
@@ -129,7 +129,9 @@ describe("tmux backend", () => {
     expect(orchestrator.report()).toEqual([
       expect.objectContaining({ tmuxSession: "ar-shell-crasher", status: "exited", exitCode: 3, detail: "exited with status 3: fatal: out of tokens", lastLines: ["fatal: out of tokens"] }),
     ]);
-    expect(tmux.sessions()).toEqual([]);
+    // the dead session stays while the agent is reported exited, then both go
+    expect(tmux.sessions()).toEqual(["ar-shell-crasher"]);
+    await waitFor("the retention time to pass", () => orchestrator.report().length === 0 && tmux.sessions().length === 0, 5_000);
   });
 
   it("reports claude's own refusal line when it will not run as root without IS_SANDBOX", async (ctx) => {
