@@ -52,6 +52,7 @@ export class Orchestrator {
   private relay?: RelaySession;
   private watchTimer?: NodeJS.Timeout;
   private watching?: Promise<void>;
+  private lookAgain = false;
   private running = false;
 
   private constructor(options: OrchestratorOptions) {
@@ -96,6 +97,7 @@ export class Orchestrator {
     this.running = true;
     if (this.backendImpl) {
       await this.recover();
+      this.backend.onExit?.(() => this.lookNow());
       this.scheduleWatch();
     }
     if (this.transport) {
@@ -384,13 +386,31 @@ export class Orchestrator {
     if (count > 0) this.logger.info(`recovered ${count} running agent(s)`);
   }
 
-  private scheduleWatch(): void {
+  /** The exit watcher: a look every `watchIntervalMs`, and at once when the backend says an agent ended. */
+  private scheduleWatch(delayMs = this.config.watchIntervalMs): void {
     if (!this.running) return;
+    clearTimeout(this.watchTimer);
     this.watchTimer = setTimeout(() => {
+      this.watchTimer = undefined;
       this.watching = this.watchOnce()
         .catch((err) => this.logger.warn(`exit watcher: ${errorMessage(err)}`))
-        .finally(() => this.scheduleWatch());
-    }, this.config.watchIntervalMs);
+        .finally(() => {
+          this.watching = undefined;
+          const again = this.lookAgain;
+          this.lookAgain = false;
+          this.scheduleWatch(again ? 250 : this.config.watchIntervalMs);
+        });
+    }, delayMs);
+  }
+
+  /**
+   * An agent ended: look in a moment (its pane dies just after the notice),
+   * and once more shortly after, in case the first look came too early.
+   */
+  private lookNow(): void {
+    if (!this.running) return;
+    this.lookAgain = true;
+    if (!this.watching) this.scheduleWatch(50);
   }
 
   /** One look at every session (one backend call); records the agents that ended. */

@@ -35,6 +35,11 @@ export interface AgentBackend {
   screens(sessionNames: readonly string[]): Promise<Map<string, AgentScreen>>;
   /** Sends key presses (tmux key names such as `Enter`, `C-c`, `Down`), or `literal` text. */
   sendKeys(sessionName: string, keys: readonly string[], options?: { literal?: boolean }): Promise<void>;
+  /**
+   * Calls `listener` soon after an agent's process ends, where the backend
+   * can tell (the core then looks at once instead of at its next round).
+   */
+  onExit?(listener: () => void): void;
   /** The argv that attaches a terminal to a session, where the backend allows that. */
   attachCommand?(sessionName: string): string[];
 }

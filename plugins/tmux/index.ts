@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { mkdirSync, watch } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
@@ -44,6 +45,7 @@ export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
       const options = optionsSchema.parse({ ...readPluginOptions(ctx.config, "tmux", optionsSchema.partial()), ...overrides });
       const tmux = new Tmux(options);
       const spawnDir = join(ctx.config.stateDir, "spawn");
+      const exitDir = join(ctx.config.stateDir, "exits");
 
       const backend: AgentBackend = {
         async start(spec) {
@@ -54,7 +56,7 @@ export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
               "new-session", "-d", "-s", spec.sessionName,
               "-x", String(options.width), "-y", String(options.height),
               "-c", escapeFormat(spec.realCwd),
-              "--", "/bin/sh", "-c", ENV_WRAPPER, "ar-agent", AGENT_WRAPPER, envFile, tmux.bin, ...spec.command,
+              "--", "/bin/sh", "-c", ENV_WRAPPER, "ar-agent", AGENT_WRAPPER, envFile, tmux.bin, join(exitDir, spec.sessionName), ...spec.command,
               TMUX_SEP, "set-option", "-t", `${target}:`, "@ar_meta", encodeMeta(ctx.config.id, spec),
               TMUX_SEP, "set-option", "-w", "-t", `${target}:`, "remain-on-exit", "on",
             ]);
@@ -76,6 +78,7 @@ export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
         },
 
         async stop(sessionName) {
+          await rm(join(exitDir, sessionName), { force: true });
           const result = await tmux.run(["kill-session", "-t", `=${sessionName}`]);
           if (result.code !== 0 && !/can't find session|no server running|error connecting/i.test(result.stderr)) {
             throw new Error(`tmux kill-session failed: ${result.stderr.trim()}`);
@@ -117,6 +120,13 @@ export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
             return;
           }
           await tmux.must(["send-keys", "-t", target, ...(literal ? ["-l"] : []), "--", ...keys]);
+        },
+
+        onExit(listener) {
+          mkdirSync(exitDir, { recursive: true, mode: 0o700 });
+          const watcher = watch(exitDir, () => listener());
+          watcher.on("error", (err) => ctx.logger.warn(`watching ${exitDir}: ${err.message}`));
+          ctx.onClose(() => watcher.close());
         },
 
         attachCommand(sessionName) {

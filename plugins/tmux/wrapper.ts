@@ -13,16 +13,18 @@ export const ENV_WRAPPER =
 
 /**
  * Stage 2: exports the agent's environment from the env file (one NAME=value
- * a line), deletes the file, runs the agent's argv, and records its exit
- * status in the pane option `@ar_exit`. Arguments: env file, tmux binary,
- * then the agent's argv.
+ * a line), deletes the file, runs the agent's argv, records its exit status
+ * in the pane option `@ar_exit`, and touches the exit-notice file the daemon
+ * watches (so an exit is seen at once, not at the next look). Arguments: env
+ * file, tmux binary, exit-notice file, then the agent's argv.
  */
 export const AGENT_WRAPPER = [
-  'f=$1; t=$2; shift 2',
+  'f=$1; t=$2; n=$3; shift 3',
   'while IFS= read -r l || [ -n "$l" ]; do export "$l" || exit 126; done < "$f"',
   'rm -f "$f"',
   '"$@"',
   's=$?',
   '"$t" -S "${TMUX%%,*}" set-option -p -t "$TMUX_PANE" @ar_exit "$s" >/dev/null 2>&1',
+  ': > "$n" 2>/dev/null',
   'exit "$s"',
 ].join("\n");
