@@ -28,6 +28,7 @@ export class RelaySession {
   private cursor = 0;
   private highestDone = 0;
   private readonly done = new Set<number>();
+  private readonly results = new Map<number, ControlResult>();
   /** Messages whose handling began before this process (it crashed meanwhile). */
   private interrupted = new Set<number>();
   private readonly inflight = new Map<number, Promise<void>>();
@@ -73,6 +74,7 @@ export class RelaySession {
     const saved = await this.state.load();
     this.cursor = this.highestDone = saved.cursor;
     for (const id of saved.done) this.done.add(id);
+    for (const [id, result] of Object.entries(saved.results)) this.results.set(Number(id), result as ControlResult);
     this.interrupted = new Set(saved.started);
     const { config } = this.orchestrator;
     while (this.running) {
@@ -127,6 +129,7 @@ export class RelaySession {
       this.logger.warn(`the relay's newest message id (${latest}) is below ours (${this.cursor}); it was reset, starting over`);
       this.cursor = this.highestDone = 0;
       this.done.clear();
+      this.results.clear();
       this.interrupted.clear();
       await this.state.reset().catch(() => undefined);
     }
@@ -202,20 +205,28 @@ export class RelaySession {
     await this.state.cursor(this.cursor).catch((err: unknown) => this.logger.warn(`could not save ${this.state.path}: ${errorMessage(err)}`));
   }
 
-  /** Handles one message at most once, answers it, then acknowledges it. */
+  /**
+   * Handles one message at most once, records that (with its answer), then
+   * answers and acknowledges it. A message delivered again is only answered
+   * (the relay keeps the first answer) and acknowledged again.
+   */
   private async process(message: RelayMessage): Promise<void> {
+    let result: ControlResult | undefined;
     if (!this.done.has(message.id)) {
-      const result = await this.resultFor(message);
+      result = await this.resultFor(message);
       this.done.add(message.id);
-      await this.state.done(message.id).catch((err: unknown) => this.logger.warn(`could not save ${this.state.path}: ${errorMessage(err)}`));
-      if (result) {
-        this.log(message, result);
-        await this.transport.answer?.(message.id, result).catch((err: unknown) => {
-          this.logger.warn(`could not send the answer to message ${message.id}: ${errorMessage(err)}`);
-        });
-      }
+      if (result) this.results.set(message.id, result);
+      if (this.results.size > 1_000) this.results.delete(this.results.keys().next().value!);
+      await this.state.done(message.id, result).catch((err: unknown) => this.logger.warn(`could not save ${this.state.path}: ${errorMessage(err)}`));
+      if (result) this.log(message, result);
     } else {
-      this.logger.debug(`message ${message.id} was handled already; acknowledging it again`);
+      result = this.results.get(message.id);
+      this.logger.debug(`message ${message.id} was handled already; answering and acknowledging it again`);
+    }
+    if (result) {
+      await this.transport.answer?.(message.id, result).catch((err: unknown) => {
+        this.logger.warn(`could not send the answer to message ${message.id}: ${errorMessage(err)}`);
+      });
     }
     try {
       await this.transport.ack(message.id);

@@ -2,6 +2,7 @@ import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 const KEEP_DONE = 2_000;
+const KEEP_RESULTS = 500;
 
 /** What the daemon keeps across restarts, besides what tmux holds. */
 export interface DaemonState {
@@ -11,6 +12,8 @@ export interface DaemonState {
   done: number[];
   /** Ids of messages whose handling began and did not finish: a crash came between. */
   started: number[];
+  /** The answers of the newest done messages, to answer again if the relay delivers one again. */
+  results: Record<string, unknown>;
 }
 
 /**
@@ -19,7 +22,7 @@ export interface DaemonState {
  */
 export class StateFile {
   readonly path: string;
-  private state: DaemonState = { cursor: 0, done: [], started: [] };
+  private state: DaemonState = { cursor: 0, done: [], started: [], results: {} };
   private writing: Promise<void> = Promise.resolve();
 
   constructor(
@@ -33,11 +36,12 @@ export class StateFile {
     try {
       const data = JSON.parse(await readFile(this.path, "utf8")) as Partial<DaemonState>;
       const ids = (v: unknown) => (Array.isArray(v) ? v.filter((n): n is number => Number.isSafeInteger(n)) : []);
-      this.state = { cursor: Number.isSafeInteger(data.cursor) ? data.cursor! : 0, done: ids(data.done), started: ids(data.started) };
+      const results = data.results && typeof data.results === "object" ? data.results : {};
+      this.state = { cursor: Number.isSafeInteger(data.cursor) ? data.cursor! : 0, done: ids(data.done), started: ids(data.started), results };
     } catch {
-      this.state = { cursor: 0, done: [], started: [] };
+      this.state = { cursor: 0, done: [], started: [], results: {} };
     }
-    return { ...this.state, done: [...this.state.done], started: [...this.state.started] };
+    return { ...this.state, done: [...this.state.done], started: [...this.state.started], results: { ...this.state.results } };
   }
 
   /** Records that handling of a message began. */
@@ -46,11 +50,16 @@ export class StateFile {
     return this.save();
   }
 
-  /** Records that a message's effect happened. */
-  done(id: number): Promise<void> {
+  /** Records that a message's effect happened, and its answer. */
+  done(id: number, result?: unknown): Promise<void> {
     this.state.started = this.state.started.filter((s) => s !== id);
     this.state.done.push(id);
     if (this.state.done.length > KEEP_DONE) this.state.done.splice(0, this.state.done.length - KEEP_DONE);
+    if (result !== undefined) {
+      this.state.results[String(id)] = result;
+      const keys = Object.keys(this.state.results);
+      for (const key of keys.slice(0, Math.max(0, keys.length - KEEP_RESULTS))) delete this.state.results[key];
+    }
     return this.save();
   }
 
@@ -61,7 +70,7 @@ export class StateFile {
 
   /** Forgets everything (the relay was reset and its ids start over). */
   reset(): Promise<void> {
-    this.state = { cursor: 0, done: [], started: [] };
+    this.state = { cursor: 0, done: [], started: [], results: {} };
     return this.save();
   }
 

@@ -78,7 +78,8 @@ export class RelayStore {
       ),
       message: this.db.prepare("SELECT * FROM messages WHERE id = ?"),
       markRead: this.db.prepare("INSERT OR IGNORE INTO message_reads (message_id, reader, read_at) VALUES (?, ?, ?)"),
-      setResult: this.db.prepare("INSERT OR REPLACE INTO results (message_id, result, created_at) VALUES (?, ?, ?)"),
+      // The first answer wins: a daemon that answers again after a crash changes nothing.
+      setResult: this.db.prepare("INSERT OR IGNORE INTO results (message_id, result, created_at) VALUES (?, ?, ?)"),
       result: this.db.prepare("SELECT result FROM results WHERE message_id = ?"),
       upsertAgent: this.db.prepare(
         "INSERT INTO agents (id, record, updated_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at",

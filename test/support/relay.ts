@@ -35,12 +35,19 @@ export class TestRelay {
   readonly requests: Array<{ method: string; path: string; token?: string }> = [];
   readonly deletedAgents: string[] = [];
   faults: Array<{ match: RegExp; fault: Fault }> = [];
+  /** Acks are answered 200 and forgotten: every message is delivered again. */
+  dropAcks = false;
+  /** Every poll returns all of the orchestrator's messages, read or not, whatever sinceId says. */
+  replay = false;
+  /** The first answer to each control (with `extensions`), and how many answers came. */
+  readonly results = new Map<number, Record<string, unknown>>();
+  readonly answerCounts = new Map<number, number>();
   private nextId = 1;
   private server?: Server;
   private readonly hanging = new Set<ServerResponse>();
   url = "";
 
-  constructor(readonly options: { token?: string } = {}) {}
+  constructor(readonly options: { token?: string; extensions?: boolean } = {}) {}
 
   async start(port = 0): Promise<this> {
     this.server = createServer((req, res) => void this.handle(req, res));
@@ -113,7 +120,7 @@ export class TestRelay {
     if (method === "POST" && path === "/api/orchestrators") {
       const data = JSON.parse(body || "{}") as Record<string, unknown>;
       this.orchestrators.set(String(data.id), data);
-      return json(res, 200, { ok: true });
+      return json(res, 200, this.options.extensions ? { ok: true, extensions: ["control-results"] } : { ok: true });
     }
     if (method === "GET" && path === "/api/messages/cursor") {
       return json(res, 200, { latestId: this.messages.at(-1)?.id ?? 0 });
@@ -135,7 +142,7 @@ export class TestRelay {
       const sinceId = Number(url.searchParams.get("sinceId") ?? 0);
       const unread = url.searchParams.get("unread") === "true";
       const list = this.messages
-        .filter((m) => m.to === to && m.id > sinceId && (!unread || !m.readBy.has(to)))
+        .filter((m) => m.to === to && (this.replay || (m.id > sinceId && (!unread || !m.readBy.has(to)))))
         .map(({ readBy: _r, to: _t, ...m }) => m);
       return json(res, 200, list);
     }
@@ -144,8 +151,14 @@ export class TestRelay {
       const message = this.messages.find((m) => m.id === id);
       if (!message) return json(res, 404, { error: "no such message" });
       const by = String((JSON.parse(body || "{}") as { readBy?: string }).readBy);
-      message.readBy.add(by);
+      if (!this.dropAcks) message.readBy.add(by);
       this.acks.push({ id, by });
+      return json(res, 200, { ok: true });
+    }
+    if (method === "POST" && (match = path.match(/^\/api\/messages\/(\d+)\/result$/)) && this.options.extensions) {
+      const id = Number(match[1]);
+      this.answerCounts.set(id, (this.answerCounts.get(id) ?? 0) + 1);
+      if (!this.results.has(id)) this.results.set(id, JSON.parse(body) as Record<string, unknown>);
       return json(res, 200, { ok: true });
     }
     if (method === "GET" && path === "/api/agents") return json(res, 200, [...this.agents.values()]);
