@@ -33,6 +33,8 @@ export class RelaySession {
   private interrupted = new Set<number>();
   private readonly inflight = new Map<number, Promise<void>>();
   private readonly order = new KeyedLock();
+  /** Session names of spawns not yet done, and their labels. */
+  private readonly spawning = new Map<string, string>();
   private readonly state: StateFile;
   private loop?: Promise<void>;
   private wake?: () => void;
@@ -168,17 +170,31 @@ export class RelaySession {
   /** Starts handling a message unless it is being handled already. */
   private enqueue(message: RelayMessage): void {
     if (!Number.isSafeInteger(message.id) || this.inflight.has(message.id)) return;
+    const key = this.keyOf(message);
+    // A control for every agent waits for the controls that came before it.
+    const before = key === "*" ? [...this.inflight.values()] : [];
     const task = this.order
-      .run(this.keyOf(message), () => this.process(message))
+      .run(key, async () => {
+        await Promise.all(before);
+        return this.process(message);
+      })
+      // The ack is outside the agent's turn: a slow relay holds up no later control.
+      .then((handled) => this.acknowledge(handled))
       .catch((err: unknown) => this.logger.warn(`message ${message.id}: ${errorMessage(err)}`))
       .finally(() => {
         this.inflight.delete(message.id);
+        if (this.inflight.size === 0) this.spawning.clear();
         void this.advanceCursor(message.id);
       });
     this.inflight.set(message.id, task);
   }
 
-  /** The agent a control is about, as its session name where that can be known. */
+  /**
+   * The agent a control is about, by label: controls with the same key run
+   * one after another, in the order they came. A target given as a session
+   * name or agentId is turned into the label of the agent it names, among
+   * running agents and spawns still on their way.
+   */
   private keyOf(message: RelayMessage): string {
     let control: ControlPayload | undefined;
     try {
@@ -189,10 +205,14 @@ export class RelaySession {
     if (!control) return `message-${message.id}`;
     const { config } = this.orchestrator;
     if (control.action === "spawn") {
-      return control.label ? sessionNameFor(config.tmuxPrefix, control.provider ?? "claude", control.label) : `message-${message.id}`;
+      const label = control.label ?? `${control.provider ?? "claude"}-${control.requestedAt ?? toMillis(message.createdAt)}`;
+      this.spawning.set(sessionNameFor(config.tmuxPrefix, control.provider ?? "claude", label), label);
+      return `label:${label}`;
     }
     if (!control.agentId) return "*";
-    return this.orchestrator.findAgents(control.agentId)[0]?.tmuxSession ?? control.agentId;
+    const target = control.agentId;
+    const label = this.orchestrator.findAgents(target)[0]?.label ?? this.spawning.get(target) ?? target;
+    return `label:${label}`;
   }
 
   /** The cursor moves past a message once it and every message before it are done. */
@@ -210,7 +230,7 @@ export class RelaySession {
    * answers and acknowledges it. A message delivered again is only answered
    * (the relay keeps the first answer) and acknowledged again.
    */
-  private async process(message: RelayMessage): Promise<void> {
+  private async process(message: RelayMessage): Promise<RelayMessage> {
     let result: ControlResult | undefined;
     if (!this.done.has(message.id)) {
       result = await this.resultFor(message);
@@ -228,6 +248,10 @@ export class RelaySession {
         this.logger.warn(`could not send the answer to message ${message.id}: ${errorMessage(err)}`);
       });
     }
+    return message;
+  }
+
+  private async acknowledge(message: RelayMessage): Promise<void> {
     try {
       await this.transport.ack(message.id);
     } catch (err) {

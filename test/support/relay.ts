@@ -42,6 +42,8 @@ export class TestRelay {
   /** The first answer to each control (with `extensions`), and how many answers came. */
   readonly results = new Map<number, Record<string, unknown>>();
   readonly answerCounts = new Map<number, number>();
+  /** When the first answer to each control arrived. */
+  readonly answeredAt = new Map<number, number>();
   private nextId = 1;
   private server?: Server;
   private readonly hanging = new Set<ServerResponse>();
@@ -158,7 +160,10 @@ export class TestRelay {
     if (method === "POST" && (match = path.match(/^\/api\/messages\/(\d+)\/result$/)) && this.options.extensions) {
       const id = Number(match[1]);
       this.answerCounts.set(id, (this.answerCounts.get(id) ?? 0) + 1);
-      if (!this.results.has(id)) this.results.set(id, JSON.parse(body) as Record<string, unknown>);
+      if (!this.results.has(id)) {
+        this.results.set(id, JSON.parse(body) as Record<string, unknown>);
+        this.answeredAt.set(id, Date.now());
+      }
       return json(res, 200, { ok: true });
     }
     if (method === "GET" && path === "/api/agents") return json(res, 200, [...this.agents.values()]);

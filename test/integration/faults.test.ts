@@ -1,0 +1,261 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { TestDaemon } from "../support/daemon.js";
+import { FAKE_BIN, TestHome } from "../support/env.js";
+import { TestRelay } from "../support/relay.js";
+import { TestTmux } from "../support/tmux.js";
+import { sleep, waitFor } from "../support/wait.js";
+
+// Each guarantee of the control plane under a fault, against a relay that
+// speaks protocol v2 plus control results, and can lose acks, replay, fail,
+// send garbage and hang. 0.9.0 fails each of these.
+
+let home: TestHome;
+let tmux: TestTmux;
+let relay: TestRelay;
+const daemons: TestDaemon[] = [];
+
+beforeEach(async () => {
+  home = new TestHome();
+  tmux = new TestTmux();
+  relay = await new TestRelay({ extensions: true }).start();
+});
+afterEach(async () => {
+  for (const d of daemons.splice(0)) await d.terminate("SIGKILL");
+  await relay.stop();
+  tmux.kill();
+  home.remove();
+});
+
+function daemon(file: Record<string, unknown> = {}, env: Record<string, string> = {}): TestDaemon {
+  const d = new TestDaemon(home, tmux, {
+    relayUrl: relay.url,
+    file: { env: { IS_SANDBOX: "1", FAKE_CLAUDE_TRANSCRIPT: home.transcript, FAKE_CODEX_TRANSCRIPT: home.transcript }, ...file },
+    env,
+  }).start();
+  daemons.push(d);
+  return d;
+}
+
+const registered = () => waitFor("registration", () => relay.orchestrators.get("box"));
+const answered = (ids: number[], timeoutMs = 15_000) => waitFor(`answers to ${ids.join(",")}`, () => ids.every((id) => relay.results.has(id)), timeoutMs);
+const starts = () =>
+  existsSync(home.transcript)
+    ? readFileSync(home.transcript, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>).filter((e) => e.event === "start")
+    : [];
+const startsOf = (label: string) => starts().filter((e) => e.env?.AGENT_RELAY_LABEL === label).length;
+const live = () => relay.reported("box").filter((a) => a.status !== "exited").map((a) => String(a.tmuxSession)).sort();
+
+describe("exactly-once effect", () => {
+  it("a relay that loses acks and delivers every control again and again: each acts once, with one answer", async () => {
+    relay.dropAcks = true;
+    relay.replay = true;
+    daemon();
+    await registered();
+    const unlabeled = relay.sendControl("box", { action: "spawn", requestedAt: 1700000000000 });
+    const labeled = relay.sendControl("box", { action: "spawn", label: "b" });
+    await answered([unlabeled, labeled]);
+    const restart = relay.sendControl("box", { action: "restart", agentId: "b" });
+    await answered([restart]);
+    await sleep(3_000); // three more polls, each delivering all three again
+    expect(relay.acks.filter((a) => a.id === labeled).length).toBeGreaterThan(2);
+    expect(tmux.sessions()).toEqual(["ar-claude-b", "ar-claude-claude-1700000000000"]);
+    expect(startsOf("claude-1700000000000")).toBe(1);
+    expect(startsOf("b")).toBe(2); // the spawn and the one restart
+    expect(relay.results.get(unlabeled)).toMatchObject({ ok: true, message: "spawned ar-claude-claude-1700000000000" });
+    expect(relay.results.get(restart)).toMatchObject({ ok: true, message: "restarted ar-claude-b" });
+  });
+
+  it("a relay that replays its whole history changes nothing", async () => {
+    daemon();
+    await registered();
+    const ids = [relay.sendControl("box", { action: "spawn", label: "x" }), relay.sendControl("box", { action: "spawn", label: "y" })];
+    await answered(ids);
+    const shutdown = relay.sendControl("box", { action: "shutdown", agentId: "x" });
+    await answered([shutdown]);
+    relay.replay = true;
+    await sleep(2_500);
+    expect(tmux.sessions()).toEqual(["ar-claude-y"]);
+    expect([startsOf("x"), startsOf("y")]).toEqual([1, 1]);
+  });
+
+  it("a daemon killed between the effect and the ack does not act again when it comes back", async () => {
+    relay.faults = [{ match: /^PATCH \/api\/messages\/\d+$/, fault: { hang: true } }]; // acks never complete
+    const first = daemon({ requestTimeoutMs: 20_000 });
+    await registered();
+    const spawn = relay.sendControl("box", { action: "spawn", label: "once" });
+    const restart = relay.sendControl("box", { action: "restart", agentId: "once" });
+    await answered([spawn, restart]);
+    await first.kill9(); // after both effects, before either ack
+    expect(relay.messages.every((m) => m.readBy.size === 0)).toBe(true);
+    relay.faults = [];
+    daemon();
+    await waitFor("the redelivered messages acknowledged", () => relay.messages.every((m) => m.readBy.size > 0));
+    await sleep(1_000);
+    expect(startsOf("once")).toBe(2); // the spawn and the restart, once each
+    expect(tmux.sessions()).toEqual(["ar-claude-once"]);
+  });
+
+  it("a spawn for a running label answers with that agent; replace: true replaces it", async () => {
+    daemon();
+    await registered();
+    const first = relay.sendControl("box", { action: "spawn", label: "same" });
+    await answered([first]);
+    const pid = (relay.results.get(first)!.agents as any[])[0].pid;
+    const again = relay.sendControl("box", { action: "spawn", label: "same" });
+    await answered([again]);
+    expect(relay.results.get(again)).toMatchObject({ ok: true, message: "ar-claude-same is already running (ready)", agents: [{ pid }] });
+    const replace = relay.sendControl("box", { action: "spawn", label: "same", replace: true, prompt: "new task" });
+    await answered([replace]);
+    expect((relay.results.get(replace)!.agents as any[])[0].pid).not.toBe(pid);
+    expect(startsOf("same")).toBe(2);
+    expect(tmux.sessions()).toEqual(["ar-claude-same"]);
+  });
+
+  it("applies controls for one agent in order, and runs controls for different agents in parallel", async () => {
+    daemon({ env: { IS_SANDBOX: "1", FAKE_CLAUDE_START_DELAY_MS: "6000" } });
+    await registered();
+    const slow = relay.sendControl("box", { action: "spawn", provider: "claude", label: "slow" });
+    const fast = relay.sendControl("box", { action: "spawn", provider: "codex", label: "fast" });
+    const stopFast = relay.sendControl("box", { action: "shutdown", agentId: "fast" });
+    const respawnFast = relay.sendControl("box", { action: "spawn", provider: "codex", label: "fast", prompt: "second life" });
+    await answered([slow, fast, stopFast, respawnFast]);
+    // the codex agent went through spawn, stop, spawn, in that order, while claude was still starting
+    const at = (id: number) => relay.answeredAt.get(id)!;
+    expect(at(fast)).toBeLessThanOrEqual(at(stopFast));
+    expect(at(stopFast)).toBeLessThanOrEqual(at(respawnFast));
+    expect(at(respawnFast)).toBeLessThan(at(slow));
+    expect(relay.results.get(stopFast)).toMatchObject({ ok: true, message: "stopped ar-codex-fast" });
+    expect(tmux.sessions()).toEqual(["ar-claude-slow", "ar-codex-fast"]);
+  });
+});
+
+describe("every control gets exactly one answer", () => {
+  it("retries a transient failure with backoff, then answers; gives up after a bound with an error", async () => {
+    const fails = join(home.root, "fails");
+    writeFileSync(fails, "2");
+    daemon({ tmux: { bin: join(FAKE_BIN, "flaky-tmux") } }, { FLAKY_TMUX_FAILS_FILE: fails });
+    await registered();
+    const ok = relay.sendControl("box", { action: "spawn", label: "flaky" });
+    await answered([ok]);
+    expect(relay.results.get(ok)).toMatchObject({ ok: true, message: "spawned ar-claude-flaky" });
+    writeFileSync(fails, "10");
+    const bad = relay.sendControl("box", { action: "spawn", label: "doomed" });
+    await answered([bad], 20_000);
+    expect(relay.results.get(bad)).toMatchObject({ ok: false, code: "failed", error: "could not start ar-claude-doomed: server exited unexpectedly" });
+    expect(readFileSync(fails, "utf8").trim()).toBe("6"); // the first try and three more
+    expect(tmux.sessions()).toEqual(["ar-claude-flaky"]);
+  });
+
+  it("answers controls that came while it was down: young ones run, old ones are answered as expired", async () => {
+    const young = relay.sendControl("box", { action: "spawn", label: "young" });
+    const old = relay.sendControl("box", { action: "spawn", label: "old" }, { createdAt: Date.now() - 3_600_000 });
+    daemon();
+    await answered([young, old]);
+    expect(relay.results.get(young)).toMatchObject({ ok: true });
+    expect(relay.results.get(old)).toMatchObject({ ok: false, code: "expired" });
+    expect(tmux.sessions()).toEqual(["ar-claude-young"]);
+  });
+});
+
+describe("crash recovery", () => {
+  it("after kill -9 at random points in a burst of spawns: every spawn done once, no duplicates, all answered", async () => {
+    const ids: number[] = [];
+    let d = daemon();
+    await registered();
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 8; i++) ids.push(relay.sendControl("box", { action: "spawn", label: `r${round}-${i}`, provider: i % 3 === 0 ? "codex" : "claude" }));
+      await sleep(50 + Math.floor(Math.random() * 400));
+      await d.kill9();
+      d = daemon();
+    }
+    await answered(ids, 30_000);
+    const labels = Array.from({ length: 3 }, (_, r) => Array.from({ length: 8 }, (_, i) => `r${r}-${i}`)).flat();
+    for (const label of labels) expect(startsOf(label), label).toBe(1);
+    expect(tmux.sessions()).toHaveLength(24);
+    expect(ids.every((id) => relay.results.get(id)?.ok === true)).toBe(true);
+    await waitFor("the report to match tmux", () => live().join() === tmux.sessions().join());
+  });
+});
+
+describe("exit detection", () => {
+  it("when the tmux server dies, every agent is reported exited, and new spawns still work", async () => {
+    daemon();
+    await registered();
+    await answered([relay.sendControl("box", { action: "spawn", label: "one" }), relay.sendControl("box", { action: "spawn", label: "two" })]);
+    tmux.kill();
+    await waitFor("both reported exited", () => relay.reported("box").filter((a) => a.status === "exited").length === 2, 5_000);
+    const after = relay.sendControl("box", { action: "spawn", label: "three" });
+    await answered([after]);
+    expect(tmux.sessions()).toEqual(["ar-claude-three"]);
+  });
+});
+
+describe("relay faults", () => {
+  it("keeps the agents through 500s, garbage and a hanging relay, and is back within 2 s of the relay's return", async () => {
+    daemon({ requestTimeoutMs: 500 });
+    await registered();
+    await answered([relay.sendControl("box", { action: "spawn", label: "steady" })]);
+    for (const fault of [{ status: 500 }, { raw: "<html>not json" }, { hang: true }]) {
+      relay.faults = [{ match: /./, fault }];
+      await sleep(1_500);
+      expect(tmux.sessions()).toEqual(["ar-claude-steady"]);
+      const registrations = relay.requests.filter((r) => r.method === "POST" && r.path === "/api/orchestrators").length;
+      relay.faults = [];
+      const healthyAt = Date.now();
+      await waitFor("registered again", () => relay.requests.filter((r) => r.method === "POST" && r.path === "/api/orchestrators").length > registrations, 5_000);
+      expect(Date.now() - healthyAt).toBeLessThan(2_500);
+    }
+    const id = relay.sendControl("box", { action: "spawn", label: "after" });
+    await answered([id]);
+  });
+});
+
+describe("soak", () => {
+  it("200 mixed controls with faults: the relay's view equals tmux's, each control answered once, no duplicate agent", async () => {
+    let d = daemon({ pollIntervalMs: 200 });
+    await registered();
+    const labels = Array.from({ length: 12 }, (_, i) => `s${i}`);
+    const expected = new Map<string, boolean>(); // label -> running at the end
+    const ids: number[] = [];
+    let seed = 42;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let n = 0; n < 200; n++) {
+      const index = Math.floor(rand() * labels.length);
+      const label = labels[index]!;
+      const roll = rand();
+      if (roll < 0.45) {
+        ids.push(relay.sendControl("box", { action: "spawn", label, provider: index % 3 === 0 ? "codex" : "claude" }));
+        expected.set(label, true);
+      } else if (roll < 0.7) {
+        ids.push(relay.sendControl("box", { action: "shutdown", agentId: label }));
+        expected.set(label, false);
+      } else if (roll < 0.9) {
+        ids.push(relay.sendControl("box", { action: "restart", agentId: label }));
+      } else {
+        ids.push(relay.sendControl("box", { action: rand() < 0.5 ? "self-destruct" : "spawn", cwd: "/etc" }));
+      }
+      if (n % 25 === 24) {
+        relay.dropAcks = rand() < 0.5;
+        relay.replay = rand() < 0.3;
+        relay.faults = rand() < 0.3 ? [{ match: /^GET \/api\/messages$/, fault: { status: 503 } }] : [];
+        await sleep(150);
+      }
+      if (n === 120) {
+        await d.kill9();
+        d = daemon({ pollIntervalMs: 200 });
+      }
+    }
+    relay.faults = [];
+    relay.dropAcks = false;
+    relay.replay = false;
+    await answered(ids, 90_000);
+    const running = [...expected].filter(([, on]) => on).map(([label]) => `ar-${Number(label.slice(1)) % 3 === 0 ? "codex" : "claude"}-${label}`);
+    await waitFor("tmux and the report to settle", () => live().join() === tmux.sessions().join(), 10_000);
+    // one session per running label (codex or claude), none for stopped ones
+    expect(tmux.sessions()).toEqual(running.sort());
+    expect(ids.every((id) => relay.results.has(id))).toBe(true);
+    expect(relay.results.size).toBe(200);
+  }, 150_000);
+});
