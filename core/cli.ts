@@ -44,6 +44,8 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
           .option("prompt", { type: "string", describe: "Initial prompt" })
           .option("approval-mode", { type: "string", describe: "Approval mode (default: guarded)" })
           .option("host", { type: "string", describe: "Orchestrator id; may be left out when exactly one host is online" })
+          .option("restart", { type: "string", choices: ["never", "on-failure", "always"], describe: "Restart policy when the agent exits on its own (default: the host's, never)" })
+          .option("replace", { type: "boolean", default: false, describe: "Replace a running agent with the same label" })
           .option("wait", { type: "boolean", default: false, describe: "Wait for the host's answer, print it, and exit 1 if it failed" })
           .option("timeout", { type: "number", default: 30, describe: "Seconds --wait waits" })
           .option("json", { type: "boolean", default: false, describe: "Print JSON" }),

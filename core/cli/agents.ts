@@ -10,6 +10,8 @@ export interface SpawnArgs extends CommonArgs {
   prompt?: string;
   approvalMode?: string;
   host?: string;
+  restart?: string;
+  replace?: boolean;
   wait?: boolean;
   timeout: number;
   json?: boolean;
@@ -26,6 +28,8 @@ export async function runSpawn(args: SpawnArgs): Promise<void> {
     ...(args.label !== undefined ? { label: args.label } : {}),
     ...(args.prompt !== undefined ? { prompt: args.prompt } : {}),
     ...(args.approvalMode !== undefined ? { approvalMode: args.approvalMode } : {}),
+    ...(args.restart !== undefined ? { restartPolicy: args.restart } : {}),
+    ...(args.replace ? { replace: true } : {}),
     requestedBy: "cli",
     requestedAt: Date.now(),
   };

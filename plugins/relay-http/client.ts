@@ -43,6 +43,8 @@ export class RelayHttpClient implements RelayTransport {
   private readonly base: string;
   private readonly fetch: typeof fetch;
   private extensions = new Set<string>();
+  /** Called after each successful registration. */
+  onRegistered?: () => void;
   private waiting = new AbortController();
 
   constructor(private readonly options: RelayClientOptions) {
@@ -75,6 +77,7 @@ export class RelayHttpClient implements RelayTransport {
     }
     const extensions = Array.isArray(answer?.extensions) ? answer.extensions.filter((e): e is string => typeof e === "string") : [];
     this.extensions = new Set(extensions);
+    this.onRegistered?.();
   }
 
   async heartbeat(): Promise<void> {

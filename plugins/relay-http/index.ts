@@ -20,7 +20,25 @@ export function relayHttpPlugin(options: { fetch?: typeof fetch } = {}) {
         timeoutMs: config.requestTimeoutMs,
         ...(options.fetch ? { fetch: options.fetch } : {}),
       });
+      // After each registration, relay records of agents this host started and
+      // no longer manages (left by a crash mid-stop) are removed.
+      client.onRegistered = () => void removeOrphans();
       ctx.provideTransport(client);
+
+      async function removeOrphans(): Promise<void> {
+        try {
+          const managed = ctx.orchestrator.agents();
+          for (const record of await client.listAgents()) {
+            const tags = Array.isArray(record.tags) ? record.tags : [];
+            if (!tags.includes("dashboard-spawned") || !tags.includes(config.hostname)) continue;
+            if (managed.some((agent) => matchesManaged(record, agent))) continue;
+            await client.deleteAgent(record.id);
+            logger.info(`removed orphaned relay agent record ${record.id} (${record.label ?? "no label"})`);
+          }
+        } catch (err) {
+          logger.warn(`could not check relay agent records: ${errorMessage(err)}`);
+        }
+      }
 
       ctx.hooks.onDoctor.tap(async (checks) => {
         try {

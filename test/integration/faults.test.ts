@@ -179,6 +179,28 @@ describe("crash recovery", () => {
   });
 });
 
+describe("no orphaned relay records", () => {
+  it("removes, at registration, relay records of agents this host started and no longer runs; keeps the rest", async () => {
+    const host = (await import("node:os")).hostname();
+    const tags = (...extra: string[]) => ["headless", "dashboard-spawned", ...extra];
+    relay.agents.set("elsewhere", { id: "elsewhere", label: "gone", tags: tags("other-host"), meta: { cwd: home.baseDir, provider: "claude" } });
+    relay.agents.set("manual", { id: "manual", label: "human", tags: ["claude"], meta: {} });
+    // "kept" runs on this host, from before the daemon's restart, and has registered itself
+    const first = daemon();
+    await registered();
+    await answered([relay.sendControl("box", { action: "spawn", label: "kept" })]);
+    relay.agents.set("alive", { id: "alive", label: "kept", tags: tags(host, "claude"), meta: { cwd: home.baseDir, provider: "claude" } });
+    await first.kill9();
+    // a record left by an agent that was stopped while the daemon was dying
+    relay.agents.set("orphan", { id: "orphan", label: "gone", tags: tags(host), meta: { cwd: home.baseDir, provider: "claude" } });
+    daemon();
+    await waitFor("the orphan removed", () => relay.deletedAgents.includes("orphan"));
+    await sleep(500);
+    expect(relay.deletedAgents).toEqual(["orphan"]);
+    expect([...relay.agents.keys()].sort()).toEqual(["alive", "elsewhere", "manual"]);
+  });
+});
+
 describe("exit detection", () => {
   it("when the tmux server dies, every agent is reported exited, and new spawns still work", async () => {
     daemon();
