@@ -27,6 +27,11 @@ export const controlSchema = z.object({
   requestedAt: z.number().optional(),
   replace: z.boolean().optional(),
   restartPolicy: z.enum(["never", "on-failure", "always"]).optional(),
+  /** spawn: extra environment; the env policy accepts only names on its `fromControl` list. */
+  env: z
+    .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "expected environment variable names"), z.string().max(32_768, "expected values of at most 32768 characters"))
+    .refine((env) => Object.keys(env).length <= 64, "expected at most 64 variables")
+    .optional(),
 });
 
 /**

@@ -225,10 +225,15 @@ export class Orchestrator {
       sessionName,
       command: [],
       env: {},
+      requestedEnv: { ...request.env },
       secretEnv: [],
       meta: { ...request.meta },
     };
     const spec = await this.hooks.beforeSpawn.promise(initial);
+    const unaccepted = Object.keys(spec.requestedEnv);
+    if (unaccepted.length > 0) {
+      throw new ControlError("invalid", `environment from a control is not accepted here: ${unaccepted.join(", ")} (no plugin took it)`);
+    }
     if (spec.command.length === 0 || !spec.command[0]) {
       throw new ControlError("provider", `no launcher plugin handles provider "${spec.provider}"`);
     }

@@ -18,6 +18,8 @@ export interface ControlPayload {
   replace?: boolean;
   /** spawn: `never` (default), `on-failure` or `always`. */
   restartPolicy?: string;
+  /** spawn: extra environment, untrusted: the env policy decides. */
+  env?: Record<string, string>;
 }
 
 /** A message as returned by `GET /api/messages`. */
@@ -91,6 +93,11 @@ export interface SpawnSpec {
   command: string[];
   /** The complete environment of the agent process. */
   env: Record<string, string>;
+  /**
+   * Environment the control asked for, untrusted. The env policy moves what
+   * it accepts into `env` and empties this; a spawn with any left is refused.
+   */
+  requestedEnv: Record<string, string>;
   /** Names in `env` whose values are secret: never logged or put on a command line. */
   secretEnv: string[];
   /** Extra data plugins want persisted with the session and restored on recovery. */
@@ -170,6 +177,8 @@ export interface SpawnRequest {
   replace?: boolean;
   /** Plugin data to keep with the agent (persisted with its session), e.g. its restart policy. */
   meta?: Record<string, unknown>;
+  /** Environment the control asked for: untrusted until the env policy accepts it. */
+  env?: Record<string, string>;
 }
 
 /** The answer to one control message. */

@@ -1,4 +1,5 @@
 import { ConfigError, errorMessage } from "../errors.js";
+import { redact } from "../logger.js";
 
 /** A failure the user caused or can act on; printed without a stack. */
 export class CliError extends Error {
@@ -11,17 +12,21 @@ export class CliError extends Error {
   }
 }
 
-/** Prints a fatal error on stderr and returns the exit code: 2 for config errors, 1 otherwise. */
+/**
+ * Prints a fatal error on stderr (the relay token redacted, should anything
+ * have echoed it) and returns the exit code: 2 for config errors, 1 otherwise.
+ */
 export function reportFatal(err: unknown): number {
+  const write = (text: string) => process.stderr.write(redact(text, [process.env.AGENT_RELAY_TOKEN ?? ""]));
   if (err instanceof ConfigError) {
-    process.stderr.write(`config error:\n${err.message}\n`);
+    write(`config error:\n${err.message}\n`);
     return 2;
   }
   if (err instanceof CliError) {
-    process.stderr.write(`error: ${err.message}\n`);
+    write(`error: ${err.message}\n`);
     return err.exitCode;
   }
   const detail = process.env.DEBUG && err instanceof Error && err.stack ? `\n${err.stack}` : "";
-  process.stderr.write(`error: ${errorMessage(err)}${detail}\n`);
+  write(`error: ${errorMessage(err)}${detail}\n`);
   return 1;
 }

@@ -60,6 +60,7 @@ async function spawn(api: OrchestratorApi, { control, createdAt }: ControlReques
     ...(control.prompt !== undefined ? { prompt: control.prompt } : {}),
     ...(control.replace ? { replace: true } : {}),
     ...(control.restartPolicy !== undefined ? { meta: { restartPolicy: control.restartPolicy } } : {}),
+    ...(control.env !== undefined ? { env: control.env } : {}),
   });
   const report = api.report().filter((r) => r.tmuxSession === agent.tmuxSession);
   return {

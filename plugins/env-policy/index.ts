@@ -1,7 +1,7 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
-import { definePlugin, readPluginOptions, STAGE, type SpawnSpec } from "../../core/index.js";
+import { definePlugin, readPluginOptions, SpawnVetoError, STAGE, type SpawnSpec } from "../../core/index.js";
 
 export const ENV_POLICY_PLUGIN = "env-policy";
 
@@ -19,6 +19,18 @@ export const DEFAULT_DENY = [
   "AGENT_RELAY_*",
 ];
 
+/**
+ * Never accepted from a control message, whatever `fromControl` says: they
+ * change how programs are found, loaded or run, where they keep their state,
+ * or are the relay's own.
+ */
+export const NEVER_FROM_CONTROL = [
+  ...DEFAULT_DENY,
+  "PATH", "HOME", "SHELL", "TMPDIR", "PYTHONHOME", "RUBYLIB", "EDITOR", "VISUAL", "PAGER", "BROWSER",
+  "GIT_SSH", "GIT_SSH_COMMAND", "GIT_EXEC_PATH", "GIT_CONFIG*", "GIT_ASKPASS", "SSH_ASKPASS",
+  "CLAUDE_CONFIG_DIR", "CODEX_HOME", "IS_SANDBOX", "TERM", "TMUX*",
+];
+
 const SECRET_NAME = /TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|API_KEY|PRIVATE_KEY|_KEY$/i;
 
 const optionsSchema = z
@@ -29,6 +41,8 @@ const optionsSchema = z
     deny: z.array(z.string().min(1)),
     /** Directories put in front of PATH (0.9.0 added these three). */
     pathPrepend: z.array(z.string().min(1)),
+    /** Names (with `*`) a spawn control may set in the agent's env. None by default. */
+    fromControl: z.array(z.string().min(1)),
   })
   .partial()
   .strict();
@@ -49,6 +63,8 @@ export function envPolicyPlugin(overrides: EnvPolicyOptions & { source?: NodeJS.
       const options = { ...readPluginOptions(ctx.config, "envPolicy", optionsSchema), ...rest };
       const allow = toMatcher(options.allow ?? DEFAULT_ALLOW);
       const deny = toMatcher([...DEFAULT_DENY, ...(options.deny ?? [])]);
+      const fromControl = toMatcher(options.fromControl ?? []);
+      const neverFromControl = toMatcher([...NEVER_FROM_CONTROL, ...(options.deny ?? [])]);
       const home = source.HOME || homedir();
       const pathPrepend = options.pathPrepend ?? [join(home, ".local", "bin"), join(home, ".bun", "bin"), join(home, ".npm-global", "bin")];
       const { config } = ctx;
@@ -65,13 +81,19 @@ export function envPolicyPlugin(overrides: EnvPolicyOptions & { source?: NodeJS.
               .join(":");
           }
           Object.assign(env, config.env);
+          for (const [name, value] of Object.entries(spec.requestedEnv)) {
+            if (neverFromControl(name)) throw new SpawnVetoError(`${name} is never accepted from a control: it changes how programs load or run`);
+            if (!fromControl(name)) throw new SpawnVetoError(`${name} may not be set by a control (envPolicy.fromControl allows ${options.fromControl?.join(", ") || "none"})`);
+            if (/[\n\0]/.test(value)) throw new SpawnVetoError(`the value of ${name} contains a newline or NUL`);
+            env[name] = value;
+          }
           env.AGENT_RELAY_URL = config.relayUrl;
           if (config.token) env.AGENT_RELAY_TOKEN = config.token;
           env.AGENT_RELAY_LABEL = spec.label;
           env.AGENT_RELAY_APPROVAL = spec.approvalMode;
           env.AGENT_RELAY_TAGS = ["headless", "dashboard-spawned", config.hostname].join(",");
           const secretEnv = Object.keys(env).filter((name) => SECRET_NAME.test(name));
-          return { ...spec, env: { ...env, ...spec.env }, secretEnv: [...new Set([...spec.secretEnv, ...secretEnv])] };
+          return { ...spec, env: { ...env, ...spec.env }, requestedEnv: {}, secretEnv: [...new Set([...spec.secretEnv, ...secretEnv])] };
         },
         { stage: STAGE.POLICY },
       );

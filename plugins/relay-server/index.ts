@@ -15,6 +15,9 @@ const optionsSchema = z
     dataDir: z.string().min(1).optional(),
     offlineAfterMs: z.number().int().min(1000).default(90_000),
     maxBodyBytes: z.number().int().min(1024).default(1024 * 1024),
+    /** One token per orchestrator id: that daemon can then act only as itself. Keep this file owner-only. */
+    hostTokens: z.record(z.string().regex(/^[A-Za-z0-9._-]+$/), z.string().min(16, "expected a token of 16 characters or more")).optional(),
+    rateLimit: z.object({ perSecond: z.number().positive(), burst: z.number().int().min(1) }).strict().optional(),
   })
   .strict();
 

@@ -1,8 +1,8 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { z } from "zod";
 import type { Logger } from "../../core/index.js";
+import { RateLimiter, RelayAuth, type Identity } from "./auth.js";
 import { RelayStore, type MessageRow } from "./store.js";
 
 /** Extensions this relay offers beyond protocol v2, announced in the registration answer. */
@@ -16,6 +16,10 @@ export interface RelayServerOptions {
   /** A host is offline when it has not been heard from for this long. */
   offlineAfterMs?: number;
   maxBodyBytes?: number;
+  /** Tokens that each let one orchestrator act only as itself. */
+  hostTokens?: Record<string, string>;
+  /** Requests per second per client (token identity, else address), and the burst allowed. */
+  rateLimit?: { perSecond: number; burst: number };
   logger?: Logger;
 }
 
@@ -44,7 +48,8 @@ export class RelayServer {
   private server?: Server;
   private readonly messageWaiters = new Map<string, Set<() => void>>();
   private readonly resultWaiters = new Map<number, Set<() => void>>();
-  private readonly tokenDigest?: Buffer;
+  private readonly auth: RelayAuth;
+  private readonly limiter: RateLimiter;
   url = "";
 
   constructor(private readonly options: RelayServerOptions) {
@@ -52,7 +57,8 @@ export class RelayServer {
     if (!isLoopback(bind) && !options.token) {
       throw new Error(`refusing to listen on ${bind} without a token: set AGENT_RELAY_TOKEN (or bind 127.0.0.1)`);
     }
-    if (options.token) this.tokenDigest = digest(options.token);
+    this.auth = new RelayAuth(options.token, options.hostTokens);
+    this.limiter = new RateLimiter(options.rateLimit?.perSecond ?? 200, options.rateLimit?.burst ?? 400);
     this.store = new RelayStore(options.dataDir);
   }
 
@@ -88,9 +94,16 @@ export class RelayServer {
     const method = req.method ?? "GET";
     const path = url.pathname.replace(/\/+$/, "");
     if (!path.startsWith("/api/")) return send(res, 404, { error: "not found" });
-    if (this.tokenDigest && !this.authorized(req)) return send(res, 401, { error: "missing or wrong X-Agent-Relay-Token" });
+    const who = this.auth.identify(req);
+    if (!this.limiter.take(who?.kind === "host" ? `host:${who.id}` : `addr:${req.socket.remoteAddress}`)) {
+      res.setHeader("Retry-After", "1");
+      return send(res, 429, { error: "too many requests" });
+    }
+    if (!who) return send(res, 401, { error: "missing or wrong X-Agent-Relay-Token" });
     const body = method === "GET" || method === "DELETE" ? undefined : await this.readJson(req, res);
     if (body === INVALID) return;
+    const refusal = this.refuse(who, method, path, url, body);
+    if (refusal) return send(res, 403, { error: refusal });
     const now = Date.now();
     const store = this.store;
     let m: RegExpMatchArray | null;
@@ -213,9 +226,35 @@ export class RelayServer {
     };
   }
 
-  private authorized(req: IncomingMessage): boolean {
-    const given = req.headers["x-agent-relay-token"];
-    return typeof given === "string" && timingSafeEqual(digest(given), this.tokenDigest!);
+  /**
+   * What a host token may not do: anything on behalf of another
+   * orchestrator. Undefined when the request is allowed.
+   */
+  private refuse(who: Identity, method: string, path: string, url: URL, body: unknown): string | undefined {
+    if (who.kind === "admin") return undefined;
+    const self = `orchestrator-${who.id}`;
+    const other = `this token acts only for orchestrator ${who.id}`;
+    let m: RegExpMatchArray | null;
+    if (path === "/api/orchestrators" && method === "POST") return (body as { id?: unknown })?.id === who.id ? undefined : other;
+    if ((m = path.match(/^\/api\/orchestrators\/([^/]+)\/(heartbeat|agents)$/))) return decodeURIComponent(m[1]!) === who.id ? undefined : other;
+    if (path === "/api/messages" && method === "GET") return url.searchParams.get("for") === self ? undefined : other;
+    if (path === "/api/messages" && method === "POST") {
+      const to = (body as { to?: unknown })?.to;
+      return typeof to === "string" && to.startsWith("orchestrator-") && to !== self ? other : undefined;
+    }
+    if ((m = path.match(/^\/api\/messages\/(\d+)(\/result)?$/))) {
+      const message = this.store.message(Number(m[1]));
+      if (message && message.to !== self) return other;
+      if (method === "PATCH" && (body as { readBy?: unknown })?.readBy !== self) return other;
+      return undefined;
+    }
+    if ((m = path.match(/^\/api\/agents\/(.+)$/)) && method === "DELETE") {
+      const hostname = this.store.host(who.id)?.registration.hostname;
+      const record = this.store.agents().find((a) => a.id === decodeURIComponent(m![1]!));
+      const tags = Array.isArray(record?.tags) ? (record!.tags as unknown[]) : [];
+      return record && !(typeof hostname === "string" && tags.includes(hostname)) ? `this token may only remove agent records of ${who.id}'s host` : undefined;
+    }
+    return undefined;
   }
 
   private async readJson(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
@@ -254,10 +293,6 @@ function wakeAll<K>(waiters: Map<K, Set<() => void>>, key: K): void {
 function waitMs(url: URL): number {
   const wait = Number(url.searchParams.get("wait") ?? 0);
   return Number.isFinite(wait) && wait > 0 ? Math.min(wait, MAX_WAIT_MS) : 0;
-}
-
-function digest(value: string): Buffer {
-  return createHash("sha256").update(value).digest();
 }
 
 export function isLoopback(address: string): boolean {

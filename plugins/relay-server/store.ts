@@ -34,9 +34,7 @@ export class RelayStore {
   constructor(dataDir: string) {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const file = join(dataDir, "relay.db");
-    const fresh = !existsSync(file);
     this.db = new Database(file);
-    if (fresh) chmodSync(file, 0o600);
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("synchronous = NORMAL");
     this.db.pragma("busy_timeout = 5000");
@@ -57,6 +55,8 @@ export class RelayStore {
       CREATE TABLE IF NOT EXISTS agents (
         id TEXT PRIMARY KEY, record TEXT NOT NULL, updated_at INTEGER NOT NULL);
     `);
+    // Owner-only, the write-ahead log and shared memory files too (the folder is already).
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
     this.stmt = {
       upsertHost: this.db.prepare(
         `INSERT INTO hosts (id, registration, registered_at, last_seen) VALUES (?, ?, ?, ?)

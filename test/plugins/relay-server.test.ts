@@ -118,6 +118,40 @@ describe("relay server: protocol v2", () => {
     expect((await call("POST", "/messages", { to: "x", body: "y".repeat(2 * 1024 * 1024) }, auth)).status).toBe(413);
   });
 
+  it("limits the rate of requests per client", async () => {
+    const { call } = await relay({ rateLimit: { perSecond: 2, burst: 5 } });
+    const statuses = [];
+    for (let i = 0; i < 7; i++) statuses.push((await call("GET", "/messages/cursor")).status);
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429, 429]);
+    await new Promise((r) => setTimeout(r, 600));
+    expect((await call("GET", "/messages/cursor")).status).toBe(200);
+  });
+
+  it("lets a host token act only as its own orchestrator", async () => {
+    const { call, server } = await relay({ token: "admin-token-0123456789", hostTokens: { a: "host-a-token-0123456789", b: "host-b-token-0123456789" } });
+    const as = (token: string) => ({ "X-Agent-Relay-Token": token });
+    const A = as("host-a-token-0123456789");
+    const admin = as("admin-token-0123456789");
+    expect((await call("POST", "/orchestrators", { id: "a", hostname: "host-a" }, A)).status).toBe(200);
+    expect((await call("POST", "/orchestrators", { id: "b" }, A)).status).toBe(403);
+    expect((await call("POST", "/orchestrators", { id: "b", hostname: "host-b" }, as("host-b-token-0123456789"))).status).toBe(200);
+    const toA = (await call("POST", "/messages", control("orchestrator-a", { action: "spawn" }), admin)).body.id;
+    const toB = (await call("POST", "/messages", control("orchestrator-b", { action: "spawn" }), admin)).body.id;
+    expect((await call("GET", "/messages?for=orchestrator-a&sinceId=0&unread=true", undefined, A)).body.map((m: any) => m.id)).toEqual([toA]);
+    expect((await call("GET", "/messages?for=orchestrator-b&sinceId=0&unread=true", undefined, A)).status).toBe(403);
+    expect((await call("PATCH", `/messages/${toB}`, { readBy: "orchestrator-b" }, A)).status).toBe(403);
+    expect((await call("PATCH", `/messages/${toA}`, { readBy: "orchestrator-b" }, A)).status).toBe(403);
+    expect((await call("PATCH", `/messages/${toA}`, { readBy: "orchestrator-a" }, A)).status).toBe(200);
+    expect((await call("POST", `/messages/${toB}/result`, { ok: true }, A)).status).toBe(403);
+    expect((await call("PATCH", "/orchestrators/b/agents", { agents: [] }, A)).status).toBe(403);
+    expect((await call("POST", "/orchestrators/b/heartbeat", undefined, A)).status).toBe(403);
+    expect((await call("POST", "/messages", control("orchestrator-b", { action: "shutdown" }), A)).status).toBe(403);
+    await call("POST", "/agents", { id: "rec-b", tags: ["dashboard-spawned", "host-b"] }, admin);
+    expect((await call("DELETE", "/agents/rec-b", undefined, A)).status).toBe(403);
+    expect((await call("GET", "/messages/cursor", undefined, as("someone-else-0123456789"))).status).toBe(401);
+    expect(server.store.message(toB)).toBeDefined();
+  });
+
   it("refuses to listen beyond loopback without a token", () => {
     expect(() => new RelayServer({ dataDir: dataDir(), bind: "0.0.0.0" })).toThrow(/refusing to listen on 0\.0\.0\.0 without a token/);
   });
@@ -156,6 +190,8 @@ describe("relay server: protocol v2", () => {
       expect((await call("GET", "/messages?for=orchestrator-box&sinceId=0&unread=true")).map((m: any) => m.id)).toEqual([pending.id]);
       expect(await call("GET", `/messages/${done.id}/result`)).toMatchObject({ ok: true, message: "spawned" });
       expect(statSync(join(dir, "relay.db")).mode & 0o777).toBe(0o600);
+      expect(statSync(join(dir, "relay.db-wal")).mode & 0o777).toBe(0o600);
+      expect(statSync(dir).mode & 0o777).toBe(0o700);
     } finally {
       relayProcess.child.kill("SIGKILL");
       await relayProcess.exited;
