@@ -60,7 +60,7 @@ export class Orchestrator {
     this.logger =
       options.logger ??
       createLogger({ level: options.config.logLevel, secrets: () => (options.config.token ? [options.config.token] : []) });
-    this.startup = new StartupWatcher(() => this.backend, this.logger.withTag("startup"));
+    this.startup = new StartupWatcher(() => this.backend, this.logger.withTag("startup"), options.config.startupPollMs);
   }
 
   /** Builds an orchestrator and applies every plugin, in order. */
@@ -351,17 +351,21 @@ export class Orchestrator {
   private async stopGracefully(agent: ManagedAgent): Promise<void> {
     const rules = this.providerMap.get(agent.provider)?.stop;
     if (!rules || rules.keys.length === 0) return;
+    const exited = async (withinMs: number) => {
+      const deadline = Date.now() + withinMs;
+      for (;;) {
+        const screen = (await this.backend.screens([agent.tmuxSession])).get(agent.tmuxSession);
+        if (!screen || screen.dead) return true;
+        if (Date.now() >= deadline) return false;
+        await sleep(50);
+      }
+    };
     try {
       for (const [i, keys] of rules.keys.entries()) {
-        if (i > 0) await sleep(rules.intervalMs ?? 300);
+        if (i > 0 && (await exited(rules.intervalMs ?? 300))) return; // no second Ctrl-C for an agent that is gone
         await this.backend.sendKeys(agent.tmuxSession, keys);
       }
-      const deadline = Date.now() + (rules.graceMs ?? 3_000);
-      while (Date.now() < deadline) {
-        const screen = (await this.backend.screens([agent.tmuxSession])).get(agent.tmuxSession);
-        if (!screen || screen.dead) return;
-        await sleep(100);
-      }
+      if (await exited(rules.graceMs ?? 3_000)) return;
       this.logger.info(`${agent.tmuxSession} did not exit within ${rules.graceMs ?? 3_000} ms; killing it`);
     } catch (err) {
       this.logger.debug(`graceful stop of ${agent.tmuxSession}: ${errorMessage(err)}`);

@@ -87,13 +87,15 @@ async function eachTarget(
   }
   const done: ManagedAgent[] = [];
   const failed: string[] = [];
-  for (const target of targets) {
-    try {
-      done.push(await act(target));
-    } catch (err) {
-      failed.push(`${target.tmuxSession}: ${(err as Error).message}`);
-    }
-  }
+  await Promise.all(
+    targets.map(async (target) => {
+      try {
+        done.push(await act(target));
+      } catch (err) {
+        failed.push(`${target.tmuxSession}: ${(err as Error).message}`);
+      }
+    }),
+  );
   if (failed.length > 0) throw new ControlError("failed", `${control.action} failed for ${failed.join("; ")}`);
   const sessions = new Set(done.map((a) => a.tmuxSession));
   return {
