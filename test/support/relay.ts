@@ -19,7 +19,7 @@ export interface StoredMessage {
 export interface Fault {
   /** Answer this status to every request whose "METHOD /path" matches. */
   status?: number;
-  /** Send this raw body instead (with status 200). */
+  /** Send this raw body instead (with `status`, or 200). */
   raw?: string;
   /** Never answer. */
   hang?: boolean;
@@ -114,7 +114,7 @@ export class TestRelay {
       this.hanging.add(res);
       return;
     }
-    if (fault?.raw !== undefined) return send(res, 200, fault.raw);
+    if (fault?.raw !== undefined) return send(res, fault.status ?? 200, fault.raw);
     if (fault?.status) return send(res, fault.status, JSON.stringify({ error: "injected" }));
     if (this.options.token && token !== this.options.token) return send(res, 401, JSON.stringify({ error: "unauthorized" }));
 
