@@ -27,6 +27,8 @@ export class RelaySession {
   private failures = 0;
   private cursor = 0;
   private highestDone = 0;
+  /** The newest message id taken up in this process. */
+  private highestSeen = 0;
   private readonly done = new Set<number>();
   private readonly results = new Map<number, ControlResult>();
   /** Messages whose handling began before this process (it crashed meanwhile). */
@@ -83,14 +85,16 @@ export class RelaySession {
       try {
         if (this.needsRegister) await this.register();
         const polledAt = Date.now();
-        const messages = await this.transport.fetchMessages(this.cursor);
+        // Messages being handled are not asked for again (they stay unread until acknowledged).
+        const messages = await this.transport.fetchMessages(Math.max(this.cursor, this.highestSeen));
+        let fresh = 0;
         for (const message of [...messages].sort((a, b) => a.id - b.id)) {
           if (!this.running) break;
-          this.enqueue(message);
+          if (this.enqueue(message)) fresh++;
         }
-        // A long-poll that came back empty at once must not turn into a busy loop.
-        const waited = this.transport.longPolling && (messages.length > 0 || Date.now() - polledAt > 50);
-        if (!waited) await this.sleep(config.pollIntervalMs);
+        // A long-poll that came back at once with nothing new must not turn into a busy loop.
+        const waited = this.transport.longPolling && (fresh > 0 || Date.now() - polledAt > 50);
+        if (!waited) await this.sleep(this.transport.longPolling ? 100 : config.pollIntervalMs);
       } catch (err) {
         if (!this.running) break;
         if (this.connected || this.failures === 0) {
@@ -129,7 +133,7 @@ export class RelaySession {
     const latest = await this.transport.latestMessageId().catch(() => undefined);
     if (latest !== undefined && latest < this.cursor) {
       this.logger.warn(`the relay's newest message id (${latest}) is below ours (${this.cursor}); it was reset, starting over`);
-      this.cursor = this.highestDone = 0;
+      this.cursor = this.highestDone = this.highestSeen = 0;
       this.done.clear();
       this.results.clear();
       this.interrupted.clear();
@@ -167,9 +171,10 @@ export class RelaySession {
     this.heartbeatTimer.unref?.();
   }
 
-  /** Starts handling a message unless it is being handled already. */
-  private enqueue(message: RelayMessage): void {
-    if (!Number.isSafeInteger(message.id) || this.inflight.has(message.id)) return;
+  /** Starts handling a message unless it is being handled already; true when it was new. */
+  private enqueue(message: RelayMessage): boolean {
+    if (!Number.isSafeInteger(message.id) || this.inflight.has(message.id)) return false;
+    this.highestSeen = Math.max(this.highestSeen, message.id);
     const key = this.keyOf(message);
     // A control for every agent waits for the controls that came before it.
     const before = key === "*" ? [...this.inflight.values()] : [];
@@ -187,6 +192,7 @@ export class RelaySession {
         void this.advanceCursor(message.id);
       });
     this.inflight.set(message.id, task);
+    return true;
   }
 
   /**

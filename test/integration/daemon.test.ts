@@ -44,7 +44,7 @@ describe("the daemon against a plain protocol-v2 relay, configured with 0.9.0's 
     const registration = await registered();
     // the relay offers no extensions: the daemon polls at its interval
     expect(await d.waitForLog(/registered as box/)).toMatch(/; polling every 1000 ms$/);
-    expect(relay.requests.some((r) => r.path === "/api/messages" && r.method === "GET")).toBe(true);
+    await waitFor("a poll", () => relay.requests.some((r) => r.path === "/api/messages" && r.method === "GET"));
     expect(registration).toMatchObject({
       id: "box",
       providers: ["claude", "codex"],

@@ -1,0 +1,47 @@
+/** 20 daemons (own ids and tmux sockets) on one relay process, 10 agents each: the relay's control latency and memory. */
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { BenchHost, CLI, QUICK, ROOT, ms, percentile, until, usage, type Row } from "../lib.js";
+import { send } from "./control-latency.js";
+
+export async function scale(): Promise<Row[]> {
+  const host = new BenchHost();
+  const daemons = QUICK ? 5 : 20;
+  try {
+    const relay = host.track(spawn(process.execPath, [CLI, "relay", "--port", "0", "--data-dir", join(host.root, "relay")], { env: { ...process.env, HOME: host.home }, stdio: ["ignore", "pipe", "inherit"] }));
+    let out = "";
+    relay.stdout!.setEncoding("utf8").on("data", (c: string) => (out += c));
+    const url = await until("relay URL", () => out.match(/^relay (\S+)$/m)?.[1]);
+    // Light agents: the example TUI provider running `sleep`; the daemons and the relay are what is measured.
+    const sleeper = [join(ROOT, "examples", "tui-provider.ts"), { name: "sleeper", command: ["sleep", "86400"], ready: { all: [] } }];
+    const ids = Array.from({ length: daemons }, (_, i) => `d${i}`);
+    for (const id of ids) host.daemon(id, url, { providers: ["sleeper"], plugins: [sleeper] });
+    await until("all registered", async () => ((await (await fetch(`${url}/api/orchestrators`)).json()) as unknown[]).length === daemons, 60_000, 100);
+    const spawns: number[] = [];
+    for (const id of ids) for (let a = 0; a < 10; a++) spawns.push(await send(url, id, { action: "spawn", provider: "sleeper", label: `s${a}` }));
+    await until("all agents answered", async () => {
+      for (const m of spawns) if ((await fetch(`${url}/api/messages/${m}/result`)).status !== 200) return false;
+      return true;
+    }, 120_000, 200);
+    // A control that needs no agent work: its round trip is the relay's and the transport's.
+    const samples: number[] = [];
+    for (let i = 0; i < (QUICK ? 20 : 60); i++) {
+      const id = ids[i % ids.length]!;
+      const t0 = performance.now();
+      const m = await send(url, id, { action: "shutdown", agentId: `missing-${i}` });
+      const res = await fetch(`${url}/api/messages/${m}/result?wait=5000`);
+      if (res.status !== 200) throw new Error("bench: no answer");
+      samples.push(performance.now() - t0);
+    }
+    const p95 = percentile(samples, 95);
+    const rssMb = usage(relay.pid!).rssKb / 1024;
+    const label = `${daemons} daemons × 10 agents on one relay`;
+    return [
+      { scenario: label, figure: "control round trip p95", value: ms(p95), target: "≤ 100 ms", met: p95 <= 100 },
+      { scenario: label, figure: "relay RSS", value: `${rssMb.toFixed(0)} MB`, target: "≤ 150 MB", met: rssMb <= 150 },
+    ];
+  } finally {
+    await host.close();
+  }
+}
