@@ -51,6 +51,12 @@ export interface AgentProvider {
   binary?: { bin: string; versionArgs: string[] };
   /** What the screen looks like when the agent is ready for work. */
   ready: ScreenMatch;
+  /**
+   * What the screen looks like while the agent works on a task. With the
+   * prompt given as an argument the agent starts working at once: that
+   * counts as ready too.
+   */
+  working?: ScreenMatch;
   dialogs?: DialogRule[];
   /** Screens that mean the agent cannot start (e.g. not logged in): it is reported stuck at once, with `detail`. */
   blockers?: Array<{ id: string; match: ScreenMatch; detail: string }>;
@@ -128,12 +134,13 @@ export function answerKeys(rule: DialogRule, lines: readonly string[]): string[]
 /** A config section's `screens` override: `ready` replaces, `dialogs` and `blockers` replace by id or are added. */
 export interface ScreenOverrides {
   ready?: ScreenMatch;
+  working?: ScreenMatch;
   dialogs?: DialogRule[];
   blockers?: Array<{ id: string; match: ScreenMatch; detail: string }>;
 }
 
 /** Applies a config's screen overrides to a provider's built-in rules. */
-export function withScreenOverrides<P extends Pick<AgentProvider, "ready" | "dialogs" | "blockers">>(rules: P, overrides: ScreenOverrides | undefined): P {
+export function withScreenOverrides<P extends Pick<AgentProvider, "ready" | "working" | "dialogs" | "blockers">>(rules: P, overrides: ScreenOverrides | undefined): P {
   if (!overrides) return rules;
   const byId = <T extends { id: string }>(base: T[] = [], extra: T[] = []) => [
     ...base.map((item) => extra.find((e) => e.id === item.id) ?? item),
@@ -142,6 +149,7 @@ export function withScreenOverrides<P extends Pick<AgentProvider, "ready" | "dia
   return {
     ...rules,
     ready: overrides.ready ?? rules.ready,
+    ...(overrides.working ?? rules.working ? { working: overrides.working ?? rules.working } : {}),
     dialogs: byId(rules.dialogs, overrides.dialogs),
     blockers: byId(rules.blockers, overrides.blockers),
   };

@@ -34,6 +34,7 @@ export class RelaySession {
   /** Messages whose handling began before this process (it crashed meanwhile). */
   private interrupted = new Set<number>();
   private readonly inflight = new Map<number, Promise<void>>();
+  private readonly unacked = new Set<number>();
   private readonly order = new KeyedLock();
   /** Session names of spawns not yet done, and their labels. */
   private readonly spawning = new Map<string, string>();
@@ -92,6 +93,7 @@ export class RelaySession {
           if (!this.running) break;
           if (this.enqueue(message)) fresh++;
         }
+        this.retryAcks();
         // A long-poll that came back at once with nothing new must not turn into a busy loop.
         const waited = this.transport.longPolling && (fresh > 0 || Date.now() - polledAt > 50);
         if (!waited) await this.sleep(this.transport.longPolling ? 100 : config.pollIntervalMs);
@@ -260,8 +262,21 @@ export class RelaySession {
   private async acknowledge(message: RelayMessage): Promise<void> {
     try {
       await this.transport.ack(message.id);
+      this.unacked.delete(message.id);
     } catch (err) {
-      this.logger.warn(`could not acknowledge message ${message.id}: ${errorMessage(err)}`);
+      if (err instanceof RelayRequestError && err.status === 404) {
+        this.unacked.delete(message.id); // the relay no longer has it
+        return;
+      }
+      if (!this.unacked.has(message.id)) this.logger.warn(`could not acknowledge message ${message.id}: ${errorMessage(err)}; will try again`);
+      this.unacked.add(message.id);
+    }
+  }
+
+  /** Acks that failed are sent again, a few at a time, after each poll. */
+  private retryAcks(): void {
+    for (const id of [...this.unacked].slice(0, 20)) {
+      if (!this.inflight.has(id)) void this.acknowledge({ id });
     }
   }
 

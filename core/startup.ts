@@ -20,6 +20,7 @@ interface Watch {
   busy: boolean;
   promptSent: boolean;
   lastScreen: string[];
+  missing: number;
   resolve(outcome: StartupOutcome): void;
 }
 
@@ -54,6 +55,7 @@ export class StartupWatcher {
         busy: false,
         promptSent: !prompt || provider.prompt?.delivery !== "type",
         lastScreen: [],
+        missing: 0,
         resolve: (outcome) => {
           this.watches.delete(session);
           resolve(outcome);
@@ -88,9 +90,11 @@ export class StartupWatcher {
     for (const watch of [...this.watches.values()]) {
       const screen = screens.get(watch.session);
       if (!screen) {
-        watch.resolve({ status: "exited", detail: "its session vanished during start-up", lastLines: watch.lastScreen });
+        // Missing twice in a row, not once: a look can miss a session tmux is still setting up.
+        if (watch.missing++ >= 1) watch.resolve({ status: "exited", detail: "its session vanished during start-up", lastLines: watch.lastScreen });
         continue;
       }
+      watch.missing = 0;
       if (screen.dead) {
         await this.exited(backend, watch, screen);
         continue;
@@ -120,7 +124,8 @@ export class StartupWatcher {
       this.stuck(watch, blocker.detail);
       return;
     }
-    if (screenMatches(screen.lines, provider.ready)) {
+    const working = provider.working !== undefined && watch.promptSent && screenMatches(screen.lines, provider.working);
+    if (working || screenMatches(screen.lines, provider.ready)) {
       if (watch.promptSent) {
         watch.resolve({ status: "ready", readyAt: now });
         return;

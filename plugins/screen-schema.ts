@@ -6,6 +6,7 @@ const screenMatch = z.object({ all: z.array(z.string()), none: z.array(z.string(
 export const screensSchema = z
   .object({
     ready: screenMatch.optional(),
+    working: screenMatch.optional(),
     dialogs: z
       .array(z.object({ id: z.string(), match: screenMatch, choose: z.string().optional(), keys: z.array(z.string()).optional() }).strict())
       .optional(),

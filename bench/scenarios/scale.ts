@@ -20,10 +20,10 @@ export async function scale(): Promise<Row[]> {
     await until("all registered", async () => ((await (await fetch(`${url}/api/orchestrators`)).json()) as unknown[]).length === daemons, 60_000, 100);
     const spawns: number[] = [];
     for (const id of ids) for (let a = 0; a < 10; a++) spawns.push(await send(url, id, { action: "spawn", provider: "sleeper", label: `s${a}` }));
-    await until("all agents answered", async () => {
-      for (const m of spawns) if ((await fetch(`${url}/api/messages/${m}/result`)).status !== 200) return false;
-      return true;
-    }, 120_000, 200);
+    await until("all agents ready", async () => {
+      const hosts = (await (await fetch(`${url}/api/orchestrators`)).json()) as Array<{ agents: Array<{ status?: string }> }>;
+      return hosts.reduce((n, h) => n + h.agents.filter((a) => a.status === "ready").length, 0) === spawns.length;
+    }, 120_000, 500);
     // A control that needs no agent work: its round trip is the relay's and the transport's.
     const samples: number[] = [];
     for (let i = 0; i < (QUICK ? 20 : 60); i++) {

@@ -117,7 +117,7 @@ export function coreDefaults(env: NodeJS.ProcessEnv = process.env): Record<strin
     watchIntervalMs: 1_000,
     maxMessageAgeMs: 10 * 60_000,
     startTimeoutMs: 30_000,
-    startupPollMs: 100,
+    startupPollMs: 50,
     exitedRetentionMs: 10 * 60_000,
     tmuxPrefix: "ar",
     stateDir: join(home, ".agent-relay", "state"),

@@ -11,6 +11,7 @@ export const DEFAULT_CLAUDE_PROMPT =
 /** What Claude Code 2.1 shows (../shared/AGENT-CLIS.md). Regex sources; the config's `claude.screens` overrides them. */
 export const CLAUDE_SCREENS = {
   ready: { all: ["^─{20,}$", "^❯\\s?$"], none: ["esc to interrupt"] },
+  working: { all: ["esc to interrupt"] },
   dialogs: [
     { id: "theme", match: { all: ["Choose the text style that looks best with your terminal"] }, choose: "^Dark mode$" },
     { id: "api-key", match: { all: ["Detected a custom API key in your environment"] }, choose: "^Yes$" },

@@ -58,7 +58,7 @@ export class RelayServer {
       throw new Error(`refusing to listen on ${bind} without a token: set AGENT_RELAY_TOKEN (or bind 127.0.0.1)`);
     }
     this.auth = new RelayAuth(options.token, options.hostTokens);
-    this.limiter = new RateLimiter(options.rateLimit?.perSecond ?? 200, options.rateLimit?.burst ?? 400);
+    this.limiter = new RateLimiter(options.rateLimit?.perSecond ?? 1_000, options.rateLimit?.burst ?? 2_000);
     this.store = new RelayStore(options.dataDir);
   }
 

@@ -102,9 +102,8 @@ export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
           if (result.code !== 0) {
             if (isNoServer(result.stderr)) return new Map();
             // One of them vanished, which ends the call early: ask again for those that exist.
-            const alive = parseScreens(result.stdout);
-            const remaining = sessionNames.filter((name) => alive.has(name));
-            result = await tmux.run(screensCall(remaining));
+            const existing = new Set((await backend.list()).map((session) => session.name));
+            result = await tmux.run(screensCall(sessionNames.filter((name) => existing.has(name))));
             if (result.code !== 0) throw new Error(`tmux capture-pane failed: ${result.stderr.trim()}`);
           }
           return parseScreens(result.stdout);
