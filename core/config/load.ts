@@ -197,10 +197,13 @@ export function matchesHost(pattern: string, hostname: string): boolean {
   return new RegExp(`^${source}$`, "i").test(hostname);
 }
 
+/** Code config files load through jiti, which is only brought in when one is found (it costs memory). */
 async function moduleLoaders() {
-  const { createJiti } = await import("jiti");
-  const jiti = createJiti(import.meta.url, { interopDefault: true, moduleCache: false, fsCache: false });
-  const load = async (filepath: string) => jiti.import(filepath, { default: true });
+  let jiti: import("jiti").Jiti | undefined;
+  const load = async (filepath: string) => {
+    jiti ??= (await import("jiti")).createJiti(import.meta.url, { interopDefault: true, moduleCache: false, fsCache: false });
+    return jiti.import(filepath, { default: true });
+  };
   return { ".ts": load, ".mts": load, ".cts": load, ".js": load, ".mjs": load, ".cjs": load };
 }
 
