@@ -55,3 +55,17 @@ export function rootCause(err: unknown): unknown {
   while (current instanceof PluginError) current = current.cause;
   return current;
 }
+
+/**
+ * The answer for a failed control: a `ControlError`'s own words (a veto also
+ * names the plugin that vetoed); anything else with the plugin and hook it
+ * came from.
+ */
+export function failureAnswer(err: unknown): { code: string; error: string; retryable?: boolean } {
+  const cause = rootCause(err);
+  if (!(cause instanceof ControlError)) return { code: "failed", error: errorMessage(err) };
+  if (cause.code !== "vetoed") return { code: cause.code, error: cause.message, ...(cause.retryable ? { retryable: true } : {}) };
+  let plugin: string | undefined;
+  for (let e: unknown = err; e instanceof PluginError; e = e.cause) plugin = e.plugin;
+  return { code: "vetoed", error: plugin ? `vetoed by plugin "${plugin}": ${cause.message}` : cause.message };
+}

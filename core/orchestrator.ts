@@ -1,5 +1,8 @@
 import { createHooks, scopeHooks, type OrchestratorHooks, type StopReason } from "./hooks.js";
-import { ControlError, PluginError, errorMessage, rootCause } from "./errors.js";
+import { ControlError, PluginError, errorMessage, failureAnswer } from "./errors.js";
+import { ExitWatcher } from "./exit-watcher.js";
+import { Provisions } from "./provisions.js";
+import { stopGracefully } from "./stop.js";
 import { KeyedLock } from "./lock.js";
 import { createLogger, type Logger } from "./logger.js";
 import { resolveCwd, sessionNameFor } from "./control.js";
@@ -44,15 +47,10 @@ export class Orchestrator {
   readonly logger: Logger;
   private readonly registry = new AgentRegistry();
   private readonly locks = new KeyedLock();
-  private readonly closers: Array<() => void | Promise<void>> = [];
-  private readonly providerMap = new Map<string, AgentProvider>();
+  private readonly provided = new Provisions();
   private readonly startup: StartupWatcher;
-  private backendImpl?: { plugin: string; backend: AgentBackend };
-  private transportImpl?: { plugin: string; transport: RelayTransport };
   private relay?: RelaySession;
-  private watchTimer?: NodeJS.Timeout;
-  private watching?: Promise<void>;
-  private lookAgain = false;
+  private readonly exits: ExitWatcher;
   private running = false;
 
   private constructor(options: OrchestratorOptions) {
@@ -61,6 +59,19 @@ export class Orchestrator {
       options.logger ??
       createLogger({ level: options.config.logLevel, secrets: () => (options.config.token ? [options.config.token] : []) });
     this.startup = new StartupWatcher(() => this.backend, this.logger.withTag("startup"), options.config.startupPollMs);
+    const self = this;
+    this.exits = new ExitWatcher({
+      get backend() {
+        return self.backend;
+      },
+      registry: this.registry,
+      locks: this.locks,
+      logger: this.logger,
+      intervalMs: this.config.watchIntervalMs,
+      retentionMs: this.config.exitedRetentionMs,
+      reap: (agent, session) => this.reapExited(agent, session),
+      changed: () => this.scheduleReport(),
+    });
   }
 
   /** Builds an orchestrator and applies every plugin, in order. */
@@ -77,16 +88,16 @@ export class Orchestrator {
   }
 
   get backend(): AgentBackend {
-    if (!this.backendImpl) throw new Error("no plugin provides an agent backend (the built-in is 'tmux')");
-    return this.backendImpl.backend;
+    if (!this.provided.backend) throw new Error("no plugin provides an agent backend (the built-in is 'tmux')");
+    return this.provided.backend.backend;
   }
 
   get transport(): RelayTransport | undefined {
-    return this.transportImpl?.transport;
+    return this.provided.transport?.transport;
   }
 
   providers(): ReadonlyMap<string, AgentProvider> {
-    return this.providerMap;
+    return this.provided.providers;
   }
 
   /**
@@ -95,15 +106,14 @@ export class Orchestrator {
    */
   async start(): Promise<void> {
     this.running = true;
-    if (this.backendImpl) {
+    if (this.provided.backend) {
       await this.recover();
-      this.backend.onExit?.(() => this.lookNow());
-      this.scheduleWatch();
+      this.exits.start();
     }
     if (this.transport) {
       this.relay = new RelaySession(this, this.transport, this.logger.withTag("relay"));
       this.relay.start();
-    } else if (this.backendImpl) {
+    } else if (this.provided.backend) {
       this.logger.warn("no relay transport configured: agents run, but no controls arrive");
     }
   }
@@ -115,11 +125,10 @@ export class Orchestrator {
   async stop(options: { stopAgents?: boolean } = {}): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    clearTimeout(this.watchTimer);
-    await this.watching;
+    await this.exits.stop();
     if (options.stopAgents) await Promise.all(this.agents().map((agent) => this.stopAgent(agent, "shutdown")));
     await this.relay?.close();
-    for (const close of this.closers.reverse()) {
+    for (const close of [...this.provided.closers].reverse()) {
       try {
         await close();
       } catch (err) {
@@ -195,7 +204,7 @@ export class Orchestrator {
       if (result) return result;
       return { ok: false, action: control.action, code: "unknown_action", error: `unknown action "${control.action}"` };
     } catch (err) {
-      return { ok: false, action: control.action, ...describeFailure(err) };
+      return { ok: false, action: control.action, ...failureAnswer(err) };
     }
   }
 
@@ -293,7 +302,7 @@ export class Orchestrator {
 
   /** Watches an agent's start-up and records the outcome on the (live) agent record. */
   private watchStartup(agent: ManagedAgent, prompt: string | undefined): Promise<StartupOutcome> {
-    const provider = this.providerMap.get(agent.provider);
+    const provider = this.provided.providers.get(agent.provider);
     if (!provider) {
       // A launcher without screen rules: the process running is all we can know.
       agent.status = "ready";
@@ -331,7 +340,7 @@ export class Orchestrator {
     agent.status = "stopping";
     this.startup.forget(sessionName, { status: "exited", detail: "was stopped during start-up", lastLines: [] });
     try {
-      if (wasAlive) await this.stopGracefully(agent);
+      if (wasAlive) await stopGracefully(this.backend, sessionName, this.provided.providers.get(agent.provider)?.stop, this.logger);
       await this.backend.stop(sessionName); // an exited agent's dead session goes too
     } catch (err) {
       agent.status = wasAlive ? "ready" : "exited";
@@ -345,31 +354,6 @@ export class Orchestrator {
       this.logger.warn(errorMessage(err));
     }
     this.scheduleReport();
-  }
-
-  /** Asks the agent to exit with its provider's keys, and waits a while for it. */
-  private async stopGracefully(agent: ManagedAgent): Promise<void> {
-    const rules = this.providerMap.get(agent.provider)?.stop;
-    if (!rules || rules.keys.length === 0) return;
-    const exited = async (withinMs: number) => {
-      const deadline = Date.now() + withinMs;
-      for (;;) {
-        const screen = (await this.backend.screens([agent.tmuxSession])).get(agent.tmuxSession);
-        if (!screen || screen.dead) return true;
-        if (Date.now() >= deadline) return false;
-        await sleep(50);
-      }
-    };
-    try {
-      for (const [i, keys] of rules.keys.entries()) {
-        if (i > 0 && (await exited(rules.intervalMs ?? 300))) return; // no second Ctrl-C for an agent that is gone
-        await this.backend.sendKeys(agent.tmuxSession, keys);
-      }
-      if (await exited(rules.graceMs ?? 3_000)) return;
-      this.logger.info(`${agent.tmuxSession} did not exit within ${rules.graceMs ?? 3_000} ms; killing it`);
-    } catch (err) {
-      this.logger.debug(`graceful stop of ${agent.tmuxSession}: ${errorMessage(err)}`);
-    }
   }
 
   /** Takes over the sessions this orchestrator started before it restarted, and checks each one's screen again. */
@@ -386,7 +370,7 @@ export class Orchestrator {
         await this.reapExited(agent, session);
         continue;
       }
-      if (this.providerMap.has(agent.provider)) {
+      if (this.provided.providers.has(agent.provider)) {
         agent.status = "starting";
         void this.watchStartup(agent, undefined); // never types a prompt twice
       }
@@ -395,50 +379,9 @@ export class Orchestrator {
     if (count > 0) this.logger.info(`recovered ${count} running agent(s)`);
   }
 
-  /** The exit watcher: a look every `watchIntervalMs`, and at once when the backend says an agent ended. */
-  private scheduleWatch(delayMs = this.config.watchIntervalMs): void {
-    if (!this.running) return;
-    clearTimeout(this.watchTimer);
-    this.watchTimer = setTimeout(() => {
-      this.watchTimer = undefined;
-      this.watching = this.watchOnce()
-        .catch((err) => this.logger.warn(`exit watcher: ${errorMessage(err)}`))
-        .finally(() => {
-          this.watching = undefined;
-          const again = this.lookAgain;
-          this.lookAgain = false;
-          this.scheduleWatch(again ? 250 : this.config.watchIntervalMs);
-        });
-    }, delayMs);
-  }
-
-  /**
-   * An agent ended: look in a moment (its pane dies just after the notice),
-   * and once more shortly after, in case the first look came too early.
-   */
-  private lookNow(): void {
-    if (!this.running) return;
-    this.lookAgain = true;
-    if (!this.watching) this.scheduleWatch(50);
-  }
-
   /** One look at every session (one backend call); records the agents that ended. */
-  async watchOnce(): Promise<void> {
-    const pruned = this.registry.prune(Date.now(), this.config.exitedRetentionMs);
-    for (const agent of pruned) await this.backend.stop(agent.tmuxSession).catch(() => undefined);
-    if (pruned.length > 0) this.scheduleReport();
-    const watched = this.registry.values().filter((a) => a.status === "ready" || a.status === "stuck");
-    if (watched.length === 0) return;
-    const sessions = new Map((await this.backend.list()).map((s) => [s.name, s]));
-    for (const agent of watched) {
-      if (this.locks.busy(agent.tmuxSession)) continue;
-      const session = sessions.get(agent.tmuxSession);
-      if (session && !session.dead) continue;
-      await this.locks.run(agent.tmuxSession, async () => {
-        if (this.registry.get(agent.tmuxSession) !== agent || agent.status === "stopping") return;
-        await this.reapExited(agent, session);
-      });
-    }
+  watchOnce(): Promise<void> {
+    return this.exits.lookOnce();
   }
 
   /**
@@ -482,43 +425,10 @@ export class Orchestrator {
       hooks: scopeHooks(this.hooks, plugin.name),
       logger: this.logger.withTag(plugin.name),
       orchestrator: api,
-      provideBackend: (backend) => {
-        if (this.backendImpl) {
-          throw new Error(`the agent backend is already provided by "${this.backendImpl.plugin}"; disable one of them (disablePlugins)`);
-        }
-        this.backendImpl = { plugin: plugin.name, backend };
-      },
-      provideTransport: (transport) => {
-        if (this.transportImpl) {
-          throw new Error(`the relay transport is already provided by "${this.transportImpl.plugin}"; disable one of them (disablePlugins)`);
-        }
-        this.transportImpl = { plugin: plugin.name, transport };
-      },
-      provideProvider: (provider) => {
-        if (this.providerMap.has(provider.name)) throw new Error(`provider "${provider.name}" is already provided by another plugin`);
-        this.providerMap.set(provider.name, provider);
-      },
-      onClose: (fn) => {
-        this.closers.push(fn);
-      },
+      provideBackend: (backend) => this.provided.provideBackend(plugin.name, backend),
+      provideTransport: (transport) => this.provided.provideTransport(plugin.name, transport),
+      provideProvider: (provider) => this.provided.provideProvider(provider),
+      onClose: (fn) => void this.provided.closers.push(fn),
     };
   }
-}
-
-/**
- * The answer for a failed control: a `ControlError`'s own words (a veto also
- * names the plugin that vetoed); anything else with the plugin and hook it
- * came from.
- */
-function describeFailure(err: unknown): { code: string; error: string; retryable?: boolean } {
-  const cause = rootCause(err);
-  if (!(cause instanceof ControlError)) return { code: "failed", error: errorMessage(err) };
-  if (cause.code !== "vetoed") return { code: cause.code, error: cause.message, ...(cause.retryable ? { retryable: true } : {}) };
-  let plugin: string | undefined;
-  for (let e: unknown = err; e instanceof PluginError; e = e.cause) plugin = e.plugin;
-  return { code: "vetoed", error: plugin ? `vetoed by plugin "${plugin}": ${cause.message}` : cause.message };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -175,8 +175,24 @@ export class StartupWatcher {
       const screen = (await backend.screens([watch.session])).get(watch.session);
       if (screen?.lines.some((l) => l.includes(rules.pastedMarker!))) await backend.sendKeys(watch.session, ["Enter"]);
     }
+    await this.confirmTaken(backend, watch);
     watch.promptSent = true;
     watch.resolve({ status: "ready", readyAt: Date.now() });
+  }
+
+  /** Waits (briefly) until the agent shows it took the prompt: working, or the text gone from its input line. */
+  private async confirmTaken(backend: AgentBackend, watch: Watch): Promise<void> {
+    const { working } = watch.provider;
+    const probe = watch.prompt!.split("\n")[0]!.trim().slice(0, 30);
+    const deadline = Date.now() + 2_000;
+    while (Date.now() < deadline) {
+      const screen = (await backend.screens([watch.session])).get(watch.session);
+      if (!screen || screen.dead) return;
+      if (working && screenMatches(screen.lines, working)) return;
+      if (!working && !screen.lines.some((l) => l.includes(probe))) return;
+      await sleep(50);
+    }
+    this.logger.debug(`${watch.session}: could not see the prompt being taken; counting it delivered`);
   }
 
   private run(watch: Watch, task: () => Promise<void>): void {

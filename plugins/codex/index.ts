@@ -9,6 +9,7 @@ export const CODEX_PLUGIN = "codex";
 /** What Codex 0.169 shows (../shared/AGENT-CLIS.md). The splash shows the prompt line too, but not the model line with the cwd. */
 export const CODEX_SCREENS = {
   ready: { all: ["Ask Codex to do anything", "\\? for shortcuts", " · [/~]"], none: ["esc to interrupt", "Trust this folder"] },
+  working: { all: ["esc to interrupt"] },
   dialogs: [{ id: "trust", match: { all: ["Trust this folder"] }, choose: "^Trust and continue" }],
   blockers: [
     {

@@ -1,0 +1,89 @@
+import { errorMessage } from "./errors.js";
+import type { KeyedLock } from "./lock.js";
+import type { Logger } from "./logger.js";
+import type { AgentBackend } from "./plugin.js";
+import type { AgentRegistry } from "./registry.js";
+import type { BackendSession, ManagedAgent } from "./types.js";
+
+export interface ExitWatcherHost {
+  backend: AgentBackend;
+  registry: AgentRegistry;
+  locks: KeyedLock;
+  logger: Logger;
+  intervalMs: number;
+  retentionMs: number;
+  /** Records an agent that ended (under its session's lock). */
+  reap(agent: ManagedAgent, session: BackendSession | undefined): Promise<void>;
+  changed(): void;
+}
+
+/**
+ * Notices agents that end: one look at every session (one backend call)
+ * every `intervalMs`, and at once when the backend says an agent ended.
+ * Also forgets exited agents after the retention time.
+ */
+export class ExitWatcher {
+  private timer?: NodeJS.Timeout;
+  private looking?: Promise<void>;
+  private again = false;
+  private running = false;
+
+  constructor(private readonly host: ExitWatcherHost) {}
+
+  start(): void {
+    this.running = true;
+    this.host.backend.onExit?.(() => this.lookNow());
+    this.schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    clearTimeout(this.timer);
+    await this.looking;
+  }
+
+  /**
+   * An agent ended: look in a moment (its pane dies just after the notice),
+   * and once more shortly after, in case the first look came too early.
+   */
+  lookNow(): void {
+    if (!this.running) return;
+    this.again = true;
+    if (!this.looking) this.schedule(50);
+  }
+
+  async lookOnce(): Promise<void> {
+    const { backend, registry, locks } = this.host;
+    const pruned = registry.prune(Date.now(), this.host.retentionMs);
+    for (const agent of pruned) await backend.stop(agent.tmuxSession).catch(() => undefined);
+    if (pruned.length > 0) this.host.changed();
+    const watched = registry.values().filter((a) => a.status === "ready" || a.status === "stuck");
+    if (watched.length === 0) return;
+    const sessions = new Map((await backend.list()).map((s) => [s.name, s]));
+    for (const agent of watched) {
+      if (locks.busy(agent.tmuxSession)) continue;
+      const session = sessions.get(agent.tmuxSession);
+      if (session && !session.dead) continue;
+      await locks.run(agent.tmuxSession, async () => {
+        if (registry.get(agent.tmuxSession) !== agent || agent.status === "stopping") return;
+        await this.host.reap(agent, session);
+      });
+    }
+  }
+
+  private schedule(delayMs = this.host.intervalMs): void {
+    if (!this.running) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.looking = this.lookOnce()
+        .catch((err) => this.host.logger.warn(`exit watcher: ${errorMessage(err)}`))
+        .finally(() => {
+          this.looking = undefined;
+          const again = this.again;
+          this.again = false;
+          this.schedule(again ? 250 : this.host.intervalMs);
+        });
+    }, delayMs);
+  }
+}
