@@ -1,3 +1,4 @@
+import { stat } from "node:fs/promises";
 import { createHooks, scopeHooks, type OrchestratorHooks, type StopReason } from "./hooks.js";
 import { ControlError, PluginError, errorMessage, failureAnswer } from "./errors.js";
 import { ExitWatcher } from "./exit-watcher.js";
@@ -107,6 +108,10 @@ export class Orchestrator {
   async start(): Promise<void> {
     this.running = true;
     if (this.provided.backend) {
+      const baseDir = await stat(this.config.baseDir).catch(() => undefined);
+      if (!baseDir?.isDirectory()) {
+        this.logger.warn(`baseDir ${this.config.baseDir} is not a directory: spawns are refused until it exists (set baseDir, or create it)`);
+      }
       await this.recover();
       this.exits.start();
     }
