@@ -1,3 +1,5 @@
+import { Agent as HttpAgent, request as httpRequest } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import {
   RelayRequestError,
   type AgentReport,
@@ -17,7 +19,6 @@ export interface RelayClientOptions {
   timeoutMs: number;
   /** How long one long-poll may wait at the relay. */
   longPollMs?: number;
-  fetch?: typeof fetch;
 }
 
 /** A host as `GET /api/orchestrators` lists it (relays with our extensions). */
@@ -40,16 +41,16 @@ export interface RelayHost {
  * answer, list hosts).
  */
 export class RelayHttpClient implements RelayTransport {
-  private readonly base: string;
-  private readonly fetch: typeof fetch;
+  private readonly base: URL;
+  private readonly agent: HttpAgent;
   private extensions = new Set<string>();
   /** Called after each successful registration. */
   onRegistered?: () => void;
   private waiting = new AbortController();
 
   constructor(private readonly options: RelayClientOptions) {
-    this.base = `${options.relayUrl.replace(/\/+$/, "")}/api`;
-    this.fetch = options.fetch ?? globalThis.fetch;
+    this.base = new URL(`${options.relayUrl.replace(/\/+$/, "")}/api`);
+    this.agent = new (this.base.protocol === "https:" ? HttpsAgent : HttpAgent)({ keepAlive: true, maxSockets: 8 });
   }
 
   get longPolling(): boolean {
@@ -98,6 +99,11 @@ export class RelayHttpClient implements RelayTransport {
     const data = await this.json("GET", `/messages?${query}`, undefined, { extraMs: wait, interruptible: wait > 0 });
     if (!Array.isArray(data)) throw new RelayRequestError("GET /messages: expected an array of messages");
     return data.filter((m): m is RelayMessage => typeof m === "object" && m !== null && Number.isSafeInteger((m as RelayMessage).id));
+  }
+
+  /** Closes kept-alive connections. */
+  close(): void {
+    this.agent.destroy();
   }
 
   interrupt(): void {
@@ -178,25 +184,69 @@ export class RelayHttpClient implements RelayTransport {
     }
   }
 
-  private async request(method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<Response> {
+  /**
+   * One HTTP request with node:http (lighter than fetch for a daemon that
+   * lives long), bounded by a timeout, with the answer read whole (at most
+   * 16 MiB: a relay cannot make the daemon hold more).
+   */
+  private request(method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<Answer> {
     const headers: Record<string, string> = { "Content-Type": "application/json" };
     if (this.options.token) headers["X-Agent-Relay-Token"] = this.options.token;
+    const payload = body !== undefined ? JSON.stringify(body) : undefined;
+    if (payload !== undefined) headers["Content-Length"] = String(Buffer.byteLength(payload));
     const timeoutMs = this.options.timeoutMs + (options.extraMs ?? 0);
-    const signals = [AbortSignal.timeout(timeoutMs)];
-    if (options.interruptible) signals.push(this.waiting.signal);
-    try {
-      return await this.fetch(`${this.base}${path}`, {
-        method,
-        headers,
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.any(signals),
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = options.interruptible ? AbortSignal.any([timeout, this.waiting.signal]) : timeout;
+    const url = new URL(`${this.base.pathname}${path}`, this.base);
+    const what = `${method} ${stripQuery(path)}`;
+    const send = url.protocol === "https:" ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const fail = (err: unknown) => {
+        const reason = timeout.aborted ? `no answer within ${timeoutMs} ms` : signal.aborted ? "interrupted" : causeOf(err);
+        reject(new RelayRequestError(`${what}: ${reason}`, undefined, { cause: err }));
+      };
+      const req = send(url, { method, headers, agent: this.agent, signal }, (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on("data", (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_ANSWER_BYTES) {
+            req.destroy(new Error(`the answer is over ${MAX_ANSWER_BYTES} bytes`));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on("end", () => resolve(new Answer(res.statusCode ?? 0, Buffer.concat(chunks).toString("utf8"))));
+        res.on("error", fail);
       });
-    } catch (err) {
-      const name = (err as Error)?.name;
-      const reason = name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : name === "AbortError" ? "interrupted" : causeOf(err);
-      throw new RelayRequestError(`${method} ${stripQuery(path)}: ${reason}`, undefined, { cause: err });
-    }
+      req.on("error", fail);
+      req.end(payload);
+    });
   }
+}
+
+const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
+
+/** A relay's answer, read whole. */
+class Answer {
+  constructor(
+    readonly status: number,
+    private readonly body: string,
+  ) {}
+
+  get ok(): boolean {
+    return this.status >= 200 && this.status < 300;
+  }
+
+  async text(): Promise<string> {
+    return this.body;
+  }
+
+  async json(): Promise<unknown> {
+    return JSON.parse(this.body);
+  }
+
+  async arrayBuffer(): Promise<void> {}
 }
 
 interface RequestOptions {
@@ -205,14 +255,14 @@ interface RequestOptions {
   interruptible?: boolean;
 }
 
-async function failure(what: string, res: Response): Promise<RelayRequestError> {
+async function failure(what: string, res: Answer): Promise<RelayRequestError> {
   const text = (await res.text().catch(() => "")).slice(0, 200).replace(/\s+/g, " ").trim();
   return new RelayRequestError(`${what}: HTTP ${res.status}${text ? ` ${text}` : ""}`, res.status);
 }
 
 function causeOf(err: unknown): string {
-  const e = err as { message?: string; cause?: { code?: string; message?: string } };
-  return e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(err);
+  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+  return e?.code ?? e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(err);
 }
 
 function stripQuery(path: string): string {

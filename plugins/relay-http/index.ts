@@ -7,7 +7,7 @@ export const RELAY_HTTP_PLUGIN = "relay-http";
  * Talks to the relay over HTTP (protocol v2), and removes an agent's relay
  * records when it is shut down or restarted.
  */
-export function relayHttpPlugin(options: { fetch?: typeof fetch } = {}) {
+export function relayHttpPlugin() {
   return definePlugin({
     name: RELAY_HTTP_PLUGIN,
     role: "transport",
@@ -18,11 +18,11 @@ export function relayHttpPlugin(options: { fetch?: typeof fetch } = {}) {
         ...(config.token ? { token: config.token } : {}),
         orchestratorId: config.id,
         timeoutMs: config.requestTimeoutMs,
-        ...(options.fetch ? { fetch: options.fetch } : {}),
       });
       // After each registration, relay records of agents this host started and
       // no longer manages (left by a crash mid-stop) are removed.
       client.onRegistered = () => void removeOrphans();
+      ctx.onClose(() => client.close());
       ctx.provideTransport(client);
 
       async function removeOrphans(): Promise<void> {
