@@ -42,17 +42,27 @@ export async function polling(): Promise<Row[]> {
     host.daemon("poll", relay.url, { pollIntervalMs: pollMs });
     await until("registration", () => relay.orchestrators.get("poll"));
     const samples: number[] = [];
-    for (let i = 0; i < (QUICK ? 8 : 20); i++) {
+    const afterPoll: number[] = [];
+    // The wait for the next poll is uniform over the interval, so the median needs many samples to settle.
+    for (let i = 0; i < (QUICK ? 10 : 50); i++) {
       await sleep(Math.random() * pollMs); // controls arrive at any point of the interval
       const session = `ar-claude-p${i}`;
       const t0 = performance.now();
+      const sentAt = Date.now();
       relay.sendControl("poll", { action: "spawn", label: `p${i}` });
       await until(session, () => relay.reported("poll").some((a) => a.tmuxSession === session));
       samples.push(performance.now() - t0);
+      // the poll that picked it up: the first one after it was sent
+      const poll = relay.requests.find((r) => r.method === "GET" && r.path === "/api/messages" && r.at >= sentAt);
+      if (poll) afterPoll.push(Date.now() - poll.at);
     }
     const p50 = percentile(samples, 50);
     const target = pollMs / 2 + 50;
-    return [{ scenario: `control → session running (polling, ${pollMs} ms)`, figure: "p50", value: ms(p50), target: `≤ ${target} ms`, met: p50 <= target }];
+    const label = `control → session running (polling, ${pollMs} ms)`;
+    return [
+      { scenario: label, figure: `p50 (${samples.length} samples)`, value: ms(p50), target: `≤ ${target} ms`, met: p50 <= target },
+      { scenario: label, figure: "p50 from the poll that picked it up", value: ms(percentile(afterPoll, 50)), target: "", met: undefined },
+    ];
   } finally {
     await host.close();
     await relay.stop();

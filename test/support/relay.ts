@@ -32,7 +32,7 @@ export class TestRelay {
   readonly messages: StoredMessage[] = [];
   readonly agents = new Map<string, Record<string, unknown>>();
   readonly acks: Array<{ id: number; by: string }> = [];
-  readonly requests: Array<{ method: string; path: string; token?: string }> = [];
+  readonly requests: Array<{ method: string; path: string; token?: string; at: number }> = [];
   readonly deletedAgents: string[] = [];
   faults: Array<{ match: RegExp; fault: Fault }> = [];
   /** Acks are answered 200 and forgotten: every message is delivered again. */
@@ -107,7 +107,7 @@ export class TestRelay {
     const path = url.pathname;
     const method = req.method ?? "GET";
     const token = req.headers["x-agent-relay-token"] as string | undefined;
-    this.requests.push({ method, path, ...(token !== undefined ? { token } : {}) });
+    this.requests.push({ method, path, at: Date.now(), ...(token !== undefined ? { token } : {}) });
     const body = await readBody(req);
     const fault = this.faults.find((f) => f.match.test(`${method} ${path}`))?.fault;
     if (fault?.hang) {
