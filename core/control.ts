@@ -45,6 +45,20 @@ export function extractControl(message: RelayMessage): ControlPayload | undefine
   return parseControl(raw);
 }
 
+/** The provider a spawn gets when it names none (PROTOCOL.md). */
+export const DEFAULT_PROVIDER = "claude";
+
+/**
+ * The label of a spawn control: its own, else `<provider>-<requestedAt or
+ * sent time>` (the protocol's form), which is the same each time the message
+ * is delivered. Undefined when the control carries neither time.
+ */
+export function spawnLabel(control: ControlPayload, sentAt?: number): string | undefined {
+  if (control.label !== undefined) return control.label;
+  const stamp = control.requestedAt ?? sentAt;
+  return stamp !== undefined ? `${control.provider ?? DEFAULT_PROVIDER}-${stamp}` : undefined;
+}
+
 /** Validates a control payload; throws `ControlError("invalid")` naming the field. */
 export function parseControl(raw: unknown): ControlPayload {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {

@@ -6,7 +6,7 @@ import type { AgentRegistry } from "./registry.js";
 import type { BackendSession, ManagedAgent } from "./types.js";
 
 export interface ExitWatcherHost {
-  backend: AgentBackend;
+  backend: () => AgentBackend;
   registry: AgentRegistry;
   locks: KeyedLock;
   logger: Logger;
@@ -32,7 +32,7 @@ export class ExitWatcher {
 
   start(): void {
     this.running = true;
-    this.host.backend.onExit?.(() => this.lookNow());
+    this.host.backend().onExit?.(() => this.lookNow());
     this.schedule();
   }
 
@@ -53,7 +53,8 @@ export class ExitWatcher {
   }
 
   async lookOnce(): Promise<void> {
-    const { backend, registry, locks } = this.host;
+    const { registry, locks } = this.host;
+    const backend = this.host.backend();
     const pruned = registry.prune(Date.now(), this.host.retentionMs);
     for (const agent of pruned) await backend.stop(agent.tmuxSession).catch(() => undefined);
     if (pruned.length > 0) this.host.changed();

@@ -19,7 +19,7 @@ export {
   type UserConfig,
 } from "./config/schema.js";
 export { resolveConfig, matchesHost, ENV_KEYS, type ResolveOptions } from "./config/load.js";
-export { parseControl, resolveCwd, sessionNameFor } from "./control.js";
+export { DEFAULT_PROVIDER, parseControl, resolveCwd, sessionNameFor, spawnLabel } from "./control.js";
 export {
   answerKeys,
   defineProvider,

@@ -6,7 +6,7 @@ import { Provisions } from "./provisions.js";
 import { stopGracefully } from "./stop.js";
 import { KeyedLock } from "./lock.js";
 import { createLogger, type Logger } from "./logger.js";
-import { resolveCwd, sessionNameFor } from "./control.js";
+import { DEFAULT_PROVIDER, resolveCwd, sessionNameFor } from "./control.js";
 import { AgentRegistry, agentFromSession } from "./registry.js";
 import { RelaySession } from "./relay-session.js";
 import { StartupWatcher, type StartupOutcome } from "./startup.js";
@@ -60,11 +60,8 @@ export class Orchestrator {
       options.logger ??
       createLogger({ level: options.config.logLevel, secrets: () => (options.config.token ? [options.config.token] : []) });
     this.startup = new StartupWatcher(() => this.backend, this.logger.withTag("startup"), options.config.startupPollMs);
-    const self = this;
     this.exits = new ExitWatcher({
-      get backend() {
-        return self.backend;
-      },
+      backend: () => this.backend,
       registry: this.registry,
       locks: this.locks,
       logger: this.logger,
@@ -160,7 +157,7 @@ export class Orchestrator {
    * throws `ControlError` ("stuck" or "exited") with the reason otherwise.
    */
   async spawn(request: SpawnRequest): Promise<SpawnOutcome> {
-    const provider = request.provider ?? "claude";
+    const provider = request.provider ?? DEFAULT_PROVIDER;
     if (!this.config.providers.includes(provider)) {
       throw new ControlError(
         "provider",
@@ -341,14 +338,15 @@ export class Orchestrator {
   private async stopLocked(sessionName: string, reason: StopReason): Promise<void> {
     const agent = this.registry.get(sessionName);
     if (!agent) return;
-    const wasAlive = agent.status !== "exited";
+    const previous = agent.status;
+    const wasAlive = previous !== "exited";
     agent.status = "stopping";
     this.startup.forget(sessionName, { status: "exited", detail: "was stopped during start-up", lastLines: [] });
     try {
       if (wasAlive) await stopGracefully(this.backend, sessionName, this.provided.providers.get(agent.provider)?.stop, this.logger);
       await this.backend.stop(sessionName); // an exited agent's dead session goes too
     } catch (err) {
-      agent.status = wasAlive ? "ready" : "exited";
+      agent.status = previous;
       throw new ControlError("failed", `could not stop ${sessionName}: ${errorMessage(err)}`, { cause: err, retryable: true });
     }
     this.registry.delete(sessionName);

@@ -1,4 +1,4 @@
-import { extractControl, sessionNameFor } from "./control.js";
+import { DEFAULT_PROVIDER, extractControl, sessionNameFor, spawnLabel } from "./control.js";
 import { ControlError, errorMessage } from "./errors.js";
 import { KeyedLock } from "./lock.js";
 import { StateFile } from "./state.js";
@@ -213,8 +213,8 @@ export class RelaySession {
     if (!control) return `message-${message.id}`;
     const { config } = this.orchestrator;
     if (control.action === "spawn") {
-      const label = control.label ?? `${control.provider ?? "claude"}-${control.requestedAt ?? toMillis(message.createdAt)}`;
-      this.spawning.set(sessionNameFor(config.tmuxPrefix, control.provider ?? "claude", label), label);
+      const label = spawnLabel(control, toMillis(message.createdAt))!;
+      this.spawning.set(sessionNameFor(config.tmuxPrefix, control.provider ?? DEFAULT_PROVIDER, label), label);
       return `label:${label}`;
     }
     if (!control.agentId) return "*";

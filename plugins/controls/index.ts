@@ -1,6 +1,8 @@
 import {
   ControlError,
+  DEFAULT_PROVIDER,
   definePlugin,
+  spawnLabel,
   type ControlRequest,
   type ControlResult,
   type ManagedAgent,
@@ -49,11 +51,9 @@ export function controlsPlugin() {
 }
 
 async function spawn(api: OrchestratorApi, { control, createdAt }: ControlRequest): Promise<ControlResult> {
-  const provider = control.provider ?? "claude";
-  const stamp = control.requestedAt ?? createdAt;
-  const label = control.label ?? (stamp !== undefined ? `${provider}-${stamp}` : undefined);
+  const label = spawnLabel(control, createdAt);
   const { agent, existing } = await api.spawn({
-    provider,
+    provider: control.provider ?? DEFAULT_PROVIDER,
     ...(label !== undefined ? { label } : {}),
     ...(control.cwd !== undefined ? { cwd: control.cwd } : {}),
     ...(control.approvalMode !== undefined ? { approvalMode: control.approvalMode } : {}),

@@ -51,9 +51,11 @@ export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
         async start(spec) {
           const envFile = await writeEnvFile(spawnDir, spec);
           const target = `=${spec.sessionName}`;
+          let printed: string;
           try {
-            await tmux.must([
-              "new-session", "-d", "-s", spec.sessionName,
+            // One call: start the session (printing its pane's pid), then store the metadata.
+            printed = await tmux.must([
+              "new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", spec.sessionName,
               "-x", String(options.width), "-y", String(options.height),
               "-c", escapeFormat(spec.realCwd),
               "--", "/bin/sh", "-c", ENV_WRAPPER, "ar-agent", AGENT_WRAPPER, envFile, tmux.bin, join(exitDir, spec.sessionName), ...spec.command,
@@ -64,7 +66,7 @@ export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
             await rm(envFile, { force: true });
             throw err;
           }
-          const pid = Number((await tmux.must(["display-message", "-p", "-t", `${target}:`, "#{pane_pid}"])).trim());
+          const pid = Number(printed.trim());
           return Number.isSafeInteger(pid) && pid > 0 ? { pid } : {};
         },
 
