@@ -2,21 +2,19 @@ import { realpath, stat } from "node:fs/promises";
 import { isAbsolute, relative, resolve, sep } from "node:path";
 import { z } from "zod";
 import { ControlError } from "./errors.js";
+import { UNSAFE_TEXT } from "./text.js";
 import type { ControlPayload, RelayMessage } from "./types.js";
-
-// Control characters (C0, DEL, C1) and Unicode bidi overrides/isolates, which
-// make a label read differently from what it is.
-const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 
 const text = (max: number) =>
   z
     .string()
     .max(max, `expected at most ${max} characters`)
-    .refine((s) => !UNSAFE_CHARS.test(s), "must not contain control characters");
+    .refine((s) => !UNSAFE_TEXT.test(s), "must not contain control characters or invisible format characters");
 
 /** The control payload schema; everything from the relay passes it first. */
 export const controlSchema = z.object({
-  action: z.string().min(1).max(64),
+  /** A safe identifier: it is echoed in answers and log lines. */
+  action: z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, "expected an action name (letters, digits, '_', '.', '-')"),
   provider: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, "expected a provider name").optional(),
   cwd: text(4096).optional(),
   label: text(200).min(1).optional(),

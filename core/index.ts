@@ -34,4 +34,6 @@ export {
   type StopRules,
 } from "./provider.js";
 export { PROTOCOL_VERSION, VERSION } from "./version.js";
+export { escapeTerminal, isSecretName, safeJson, sanitizeTyped, UNSAFE_TEXT } from "./text.js";
+export { Secrets } from "./secrets.js";
 export type * from "./types.js";

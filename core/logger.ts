@@ -1,5 +1,6 @@
 import { createConsola, type ConsolaInstance, type LogObject } from "consola";
 import { formatWithOptions } from "node:util";
+import { escapeTerminal } from "./text.js";
 
 export type Logger = ConsolaInstance;
 
@@ -37,17 +38,18 @@ export function createLogger(options: LoggerOptions = {}): Logger {
           const text = formatWithOptions({ colors: false, breakLength: Infinity }, ...record.args);
           const tag = record.tag ? ` [${record.tag}]` : "";
           const line = `${record.date.toISOString()} ${record.type.toUpperCase()}${tag} ${text}`;
-          write(redact(line, secrets()) + "\n");
+          // One record, one line: control characters from a message or a screen are shown, not acted on.
+          write(escapeTerminal(redact(line, secrets())) + "\n");
         },
       },
     ],
   });
 }
 
-/** Replaces every occurrence of each secret (4 characters or more) in `text`. */
+/** Replaces every occurrence of each secret (4 characters or more) in `text`, longest first. */
 export function redact(text: string, secrets: Iterable<string>): string {
   let out = text;
-  for (const secret of secrets) {
+  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
     if (secret.length >= 4 && out.includes(secret)) out = out.split(secret).join("***");
   }
   return out;

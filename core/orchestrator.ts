@@ -6,6 +6,8 @@ import { Provisions } from "./provisions.js";
 import { stopGracefully } from "./stop.js";
 import { KeyedLock } from "./lock.js";
 import { createLogger, type Logger } from "./logger.js";
+import { Secrets } from "./secrets.js";
+import { ensurePrivateDir } from "./private-dir.js";
 import { DEFAULT_PROVIDER, resolveCwd, sessionNameFor } from "./control.js";
 import { AgentRegistry, agentFromSession } from "./registry.js";
 import { RelaySession } from "./relay-session.js";
@@ -30,6 +32,11 @@ export interface OrchestratorOptions {
   /** Every plugin to apply, built-ins included (see `plugins/defaults.ts`). */
   plugins: readonly Plugin[];
   logger?: Logger;
+  /**
+   * The secret values to redact from logs, answers and reports; the relay
+   * token is added. Hand in the same set the logger redacts with.
+   */
+  secrets?: Secrets;
 }
 
 /** What `spawn` answers: the agent, whether it was already running, and how its start ended. */
@@ -46,6 +53,7 @@ export class Orchestrator {
   readonly hooks: OrchestratorHooks = createHooks();
   readonly config: ResolvedConfig;
   readonly logger: Logger;
+  readonly secrets: Secrets;
   private readonly registry = new AgentRegistry();
   private readonly locks = new KeyedLock();
   private readonly provided = new Provisions();
@@ -56,9 +64,9 @@ export class Orchestrator {
 
   private constructor(options: OrchestratorOptions) {
     this.config = options.config;
-    this.logger =
-      options.logger ??
-      createLogger({ level: options.config.logLevel, secrets: () => (options.config.token ? [options.config.token] : []) });
+    this.secrets = options.secrets ?? new Secrets();
+    this.secrets.add(options.config.token);
+    this.logger = options.logger ?? createLogger({ level: options.config.logLevel, secrets: () => this.secrets });
     this.startup = new StartupWatcher(() => this.backend, this.logger.withTag("startup"), options.config.startupPollMs);
     this.exits = new ExitWatcher({
       backend: () => this.backend,
@@ -104,6 +112,7 @@ export class Orchestrator {
    */
   async start(): Promise<void> {
     this.running = true;
+    if (this.provided.backend || this.transport) await ensurePrivateDir(this.config.stateDir, "stateDir", this.logger);
     if (this.provided.backend) {
       const baseDir = await stat(this.config.baseDir).catch(() => undefined);
       if (!baseDir?.isDirectory()) {
@@ -147,8 +156,9 @@ export class Orchestrator {
     return this.registry.find(target);
   }
 
+  /** The agents as the relay sees them; secret values redacted (an agent may print them). */
   report(): AgentReport[] {
-    return this.registry.report();
+    return this.secrets.redactDeep(this.registry.report());
   }
 
   /**
@@ -201,13 +211,19 @@ export class Orchestrator {
    * anything thrown, become error answers. Never throws.
    */
   async dispatch(control: ControlPayload, context: Omit<ControlRequest, "control"> = {}): Promise<ControlResult> {
+    let result: ControlResult;
     try {
-      const result = await this.hooks.onControl.promise({ ...context, control });
-      if (result) return result;
-      return { ok: false, action: control.action, code: "unknown_action", error: `unknown action "${control.action}"` };
+      result = (await this.hooks.onControl.promise({ ...context, control })) ?? {
+        ok: false,
+        action: control.action,
+        code: "unknown_action",
+        error: `unknown action "${control.action}"`,
+      };
     } catch (err) {
-      return { ok: false, action: control.action, ...failureAnswer(err) };
+      result = { ok: false, action: control.action, ...failureAnswer(err) };
     }
+    // An error may quote a command line, an env value or an agent's screen.
+    return this.secrets.redactDeep(result);
   }
 
   /** Tells the relay about the agents now, when connected; coalesces bursts. */
@@ -248,6 +264,7 @@ export class Orchestrator {
     if (spec.command.length === 0 || !spec.command[0]) {
       throw new ControlError("provider", `no launcher plugin handles provider "${spec.provider}"`);
     }
+    for (const name of spec.secretEnv) this.secrets.add(spec.env[name]);
     if (spec.sessionName !== sessionName) {
       throw new ControlError("failed", "a beforeSpawn plugin changed the session name; that is not allowed");
     }
@@ -432,6 +449,7 @@ export class Orchestrator {
       provideTransport: (transport) => this.provided.provideTransport(plugin.name, transport),
       provideProvider: (provider) => this.provided.provideProvider(provider),
       onClose: (fn) => void this.provided.closers.push(fn),
+      addSecret: (value) => this.secrets.add(value),
     };
   }
 }

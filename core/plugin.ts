@@ -117,6 +117,12 @@ export interface PluginContext {
   provideProvider(provider: AgentProvider): void;
   /** Runs when the daemon stops, in reverse order of registration. */
   onClose(fn: () => void | Promise<void>): void;
+  /**
+   * Marks a value secret: from now on it is replaced with `***` in every log
+   * line, control answer and agent report. (Values a spawn's env policy lists
+   * in `SpawnSpec.secretEnv` are added by the core.)
+   */
+  addSecret(value: string): void;
 }
 
 export interface Plugin {

@@ -1,4 +1,5 @@
 import { errorMessage } from "./errors.js";
+import { sanitizeTyped } from "./text.js";
 import { answerKeys, screenMatches, type AgentProvider } from "./provider.js";
 import type { Logger } from "./logger.js";
 import type { AgentBackend } from "./plugin.js";
@@ -167,7 +168,8 @@ export class StartupWatcher {
   /** Types the prompt as AGENT-CLIS.md says: text literally, a pause, Enter; once more Enter for a paste. */
   private async typePrompt(backend: AgentBackend, watch: Watch): Promise<void> {
     const rules = watch.provider.prompt;
-    await backend.sendKeys(watch.session, [watch.prompt!], { literal: true });
+    // Typed text is data: no Enter (\r), Ctrl-C or escape sequence (a paste's end) may hide in it.
+    await backend.sendKeys(watch.session, [sanitizeTyped(watch.prompt!)], { literal: true });
     await sleep(rules?.enterDelayMs ?? 300);
     await backend.sendKeys(watch.session, ["Enter"]);
     if (rules?.pastedMarker) {
@@ -183,7 +185,7 @@ export class StartupWatcher {
   /** Waits (briefly) until the agent shows it took the prompt: working, or the text gone from its input line. */
   private async confirmTaken(backend: AgentBackend, watch: Watch): Promise<void> {
     const { working } = watch.provider;
-    const probe = watch.prompt!.split("\n")[0]!.trim().slice(0, 30);
+    const probe = sanitizeTyped(watch.prompt!).split("\n")[0]!.trim().slice(0, 30);
     const deadline = Date.now() + 2_000;
     while (Date.now() < deadline) {
       const screen = (await backend.screens([watch.session])).get(watch.session);

@@ -1,5 +1,6 @@
 import type { RelayHost, RelayHttpClient } from "../../plugins/relay-http/client.js";
 import type { AgentReport, ControlPayload, ControlResult } from "../types.js";
+import { escapeTerminal, safeJson } from "../text.js";
 import { CliError } from "./fatal.js";
 import { loadCliConfig, type CommonArgs } from "./load.js";
 
@@ -59,12 +60,12 @@ export async function runTargeted(action: "shutdown" | "restart", args: TargetAr
   await send(client, host, { action, agentId: args.agent, requestedBy: "cli", requestedAt: Date.now() }, args);
 }
 
-/** `ps`: hosts and their agents, as a table or JSON. */
+/** `ps`: hosts and their agents, as a table or JSON. Every field came from the relay: shown, never acted on. */
 export async function runPs(args: CommonArgs & { json?: boolean }): Promise<void> {
   const client = await clientFor(args);
   const hosts = await client.hosts();
   if (args.json) {
-    process.stdout.write(JSON.stringify(hosts, null, 2) + "\n");
+    process.stdout.write(safeJson(hosts, 2) + "\n");
     return;
   }
   if (hosts.length === 0) {
@@ -76,19 +77,22 @@ export async function runPs(args: CommonArgs & { json?: boolean }): Promise<void
     { cells: ["HOST", "STATE", "SEEN", "SESSION", "PROVIDER", "LABEL", "STATUS", "PID", "STARTED", "READY IN", "CWD"] },
   ];
   for (const host of hosts) {
-    const state = host.online ? "online" : "offline";
-    const seen = ago(now - host.lastSeen);
-    if (host.agents.length === 0) rows.push({ cells: [host.id, state, seen, "-", "", "", "", "", "", "", ""] });
-    for (const a of host.agents) {
-      const status = a.status === "exited" && a.exitCode !== undefined ? `exited(${a.exitCode})` : (a.status ?? "");
-      const readyIn = a.timeToReadyMs !== undefined ? `${(a.timeToReadyMs / 1000).toFixed(1)}s` : "";
-      const cells = [host.id, state, seen, a.tmuxSession, a.provider, a.label ?? "", status, a.pid ? String(a.pid) : "", ago(now - a.startedAt), readyIn, a.cwd];
-      rows.push({ cells, ...(a.detail && (a.status === "stuck" || a.status === "exited") ? { detail: a.detail } : {}) });
+    const id = cell(host?.id);
+    const state = host?.online ? "online" : "offline";
+    const seen = ago(now, host?.lastSeen);
+    const agents = agentsOf(host);
+    if (agents.length === 0) rows.push({ cells: [id, state, seen, "-", "", "", "", "", "", "", ""] });
+    for (const a of agents) {
+      const status = a.status === "exited" && typeof a.exitCode === "number" ? `exited(${a.exitCode})` : cell(a.status);
+      const readyIn = typeof a.timeToReadyMs === "number" ? `${(a.timeToReadyMs / 1000).toFixed(1)}s` : "";
+      const cells = [id, state, seen, cell(a.tmuxSession), cell(a.provider), cell(a.label), status, cell(a.pid), ago(now, a.startedAt), readyIn, cell(a.cwd)];
+      const detail = a.detail !== undefined && (a.status === "stuck" || a.status === "exited") ? { detail: cell(a.detail) } : {};
+      rows.push({ cells, ...detail });
     }
   }
   const widths = rows[0]!.cells.map((_, i) => Math.max(...rows.map((r) => r.cells[i]!.length)));
   for (const row of rows) {
-    process.stdout.write(row.cells.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd() + "\n");
+    process.stdout.write(row.cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd() + "\n");
     if (row.detail) process.stdout.write(`    └ ${row.detail}\n`);
   }
 }
@@ -96,19 +100,19 @@ export async function runPs(args: CommonArgs & { json?: boolean }): Promise<void
 async function send(client: RelayHttpClient, host: string, control: ControlPayload, args: { wait?: boolean; timeout: number; json?: boolean }) {
   const id = await client.sendControl(host, control);
   if (!args.wait) {
-    process.stdout.write(args.json ? JSON.stringify({ host, messageId: id }) + "\n" : `sent ${control.action} to ${host} (message ${id})\n`);
+    process.stdout.write(args.json ? safeJson({ host, messageId: id }) + "\n" : `sent ${control.action} to ${cell(host)} (message ${id})\n`);
     return;
   }
   const result = await waitForResult(client, id, args.timeout * 1000);
   if (!result) throw new CliError(`no answer from ${host} within ${args.timeout} s (message ${id} stays queued)`);
-  if (args.json) process.stdout.write(JSON.stringify({ host, messageId: id, ...result }, null, 2) + "\n");
+  if (args.json) process.stdout.write(safeJson({ host, messageId: id, ...result }, 2) + "\n");
   else if (result.ok) {
-    process.stdout.write(`${host}: ${result.message}\n`);
-    for (const agent of result.agents) process.stdout.write(describeAgent(agent) + "\n");
+    process.stdout.write(`${cell(host)}: ${cell(result.message)}\n`);
+    for (const agent of Array.isArray(result.agents) ? result.agents : []) process.stdout.write(describeAgent(agent) + "\n");
   }
   if (!result.ok) {
     if (args.json) process.exitCode = 1;
-    else throw new CliError(`${host} refused ${control.action} [${result.code}]: ${result.error}`);
+    else throw new CliError(`${host} refused ${control.action} [${cell(result.code)}]: ${cell(result.error)}`);
   }
 }
 
@@ -142,7 +146,7 @@ async function pickHost(client: RelayHttpClient, wanted: string | undefined): Pr
 }
 
 async function hostOf(client: RelayHttpClient, target: string, wanted: string | undefined): Promise<string> {
-  const hosts = (await client.hosts()).filter((h) => !wanted || h.id === wanted);
+  const hosts = (await client.hosts()).filter((h) => !wanted || h.id === wanted).map((h) => ({ ...h, agents: agentsOf(h) }));
   if (wanted && hosts.length === 0) throw new CliError(`no host "${wanted}" on this relay`);
   const matches = hosts.filter((h) => h.agents.some((a) => matches_(a, target)));
   if (matches.length === 1) return matches[0]!.id;
@@ -158,7 +162,19 @@ function matches_(agent: AgentReport, target: string): boolean {
 }
 
 function describeAgent(a: AgentReport): string {
-  return `  ${a.tmuxSession}  ${a.provider}  ${a.label ?? ""}  ${a.status ?? ""}  pid ${a.pid ?? "-"}  ${a.cwd}`;
+  return `  ${cell(a?.tmuxSession)}  ${cell(a?.provider)}  ${cell(a?.label)}  ${cell(a?.status)}  pid ${cell(a?.pid) || "-"}  ${cell(a?.cwd)}`;
+}
+
+/** A host's agent records, whatever shape the relay gave them in. */
+function agentsOf(host: RelayHost | undefined): AgentReport[] {
+  return Array.isArray(host?.agents) ? host.agents.filter((a) => typeof a === "object" && a !== null) : [];
+}
+
+/** A value from the relay as one line of text: strings escaped for the terminal, numbers as they are, anything else empty. */
+function cell(value: unknown): string {
+  if (typeof value === "string") return escapeTerminal(value);
+  if (typeof value === "number" && Number.isFinite(value)) return String(value);
+  return "";
 }
 
 async function clientFor(args: CommonArgs): Promise<RelayHttpClient> {
@@ -167,8 +183,9 @@ async function clientFor(args: CommonArgs): Promise<RelayHttpClient> {
   return new RelayHttpClient({ relayUrl: config.relayUrl, ...(config.token ? { token: config.token } : {}), timeoutMs: config.requestTimeoutMs });
 }
 
-function ago(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
+function ago(now: number, then: unknown): string {
+  if (typeof then !== "number" || !Number.isFinite(then)) return "?";
+  const s = Math.max(0, Math.round((now - then) / 1000));
   if (s < 60) return `${s}s ago`;
   if (s < 3600) return `${Math.round(s / 60)}m ago`;
   return `${Math.round(s / 3600)}h ago`;

@@ -1,7 +1,7 @@
 import { sourceLabel, type ConfigSource, type ResolvedConfig } from "../config/schema.js";
+import { isSecretName, safeJson } from "../text.js";
 import { loadCliConfig, type CommonArgs } from "./load.js";
 
-const SECRET_KEY = /token|secret|password|passwd|credential|api_?key|private_?key/i;
 
 /** Prints every resolved value with its source; secrets show as "***". */
 export async function runConfig(args: CommonArgs & { json?: boolean }): Promise<void> {
@@ -9,13 +9,13 @@ export async function runConfig(args: CommonArgs & { json?: boolean }): Promise<
   const rows = flatten(config);
   if (args.json) {
     const out = Object.fromEntries(rows.map(([key, value, source]) => [key, { value, source: describe(source) }]));
-    process.stdout.write(JSON.stringify({ configFile: config.configFile ?? null, values: out }, null, 2) + "\n");
+    process.stdout.write(safeJson({ configFile: config.configFile ?? null, values: out }, 2) + "\n");
     return;
   }
   process.stdout.write(`# config file: ${config.configFile ?? "(none found)"}\n`);
   const width = Math.max(...rows.map(([key]) => key.length));
   for (const [key, value, source] of rows) {
-    process.stdout.write(`${key.padEnd(width)} = ${JSON.stringify(value)}  # ${describe(source)}\n`);
+    process.stdout.write(`${key.padEnd(width)} = ${safeJson(value)}  # ${describe(source)}\n`);
   }
 }
 
@@ -27,13 +27,27 @@ function flatten(config: ResolvedConfig): Array<[string, unknown, ConfigSource |
       for (const [key, inner] of Object.entries(value)) visit(`${prefix}.${key}`, inner);
       return;
     }
-    const leaf = prefix.split(".").at(-1)!;
-    const secret = SECRET_KEY.test(leaf) && value !== undefined && value !== "";
-    rows.push([prefix, secret ? "***" : value, sourceOf(sources, prefix)]);
+    // A secret-looking name anywhere on the path (`token`, `relayServer.hostTokens.<id>`, `env.DB_PASSWORD`).
+    const secret = prefix.split(".").some(isSecretName) && value !== undefined && value !== "";
+    rows.push([prefix, secret ? "***" : hidePasswords(value), sourceOf(sources, prefix)]);
   };
   for (const [key, value] of Object.entries({ ...core, ...pluginOptions })) visit(key, value);
   rows.push(["plugins", plugins.map((p) => p.name), sources.plugins]);
   return rows.sort(([a], [b]) => a.localeCompare(b));
+}
+
+/** A URL's password (`http://user:pass@host`) shown as `***`, in strings and lists of strings. */
+function hidePasswords(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(hidePasswords);
+  if (typeof value !== "string" || !value.includes("@")) return value;
+  try {
+    const url = new URL(value);
+    if (!url.password) return value;
+    url.password = "***";
+    return url.toString();
+  } catch {
+    return value;
+  }
 }
 
 function sourceOf(sources: Readonly<Record<string, ConfigSource>>, path: string): ConfigSource | undefined {

@@ -1,5 +1,6 @@
 import { ConfigError, errorMessage } from "../errors.js";
 import { redact } from "../logger.js";
+import { escapeTerminal } from "../text.js";
 
 /** A failure the user caused or can act on; printed without a stack. */
 export class CliError extends Error {
@@ -17,7 +18,8 @@ export class CliError extends Error {
  * have echoed it) and returns the exit code: 2 for config errors, 1 otherwise.
  */
 export function reportFatal(err: unknown): number {
-  const write = (text: string) => process.stderr.write(redact(text, [process.env.AGENT_RELAY_TOKEN ?? ""]));
+  // A message may quote the relay (an error body, a label): shown, never acted on by the terminal.
+  const write = (text: string) => process.stderr.write(escapeTerminal(redact(text, [process.env.AGENT_RELAY_TOKEN ?? ""]), { keepLines: true }));
   if (err instanceof ConfigError) {
     write(`config error:\n${err.message}\n`);
     return 2;

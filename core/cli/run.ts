@@ -1,4 +1,5 @@
 import { Orchestrator } from "../orchestrator.js";
+import { Secrets } from "../secrets.js";
 import { loadCliConfig, type CommonArgs } from "./load.js";
 import { loggerFor, untilSignal } from "./serve.js";
 
@@ -8,9 +9,10 @@ import { loggerFor, untilSignal } from "./serve.js";
  */
 export async function runDaemon(args: CommonArgs & { stopAgents?: boolean }): Promise<void> {
   const config = await loadCliConfig(args);
-  const logger = loggerFor(config);
+  const secrets = new Secrets();
+  const logger = loggerFor(config, secrets);
   const { resolvePlugins } = await import("../../plugins/defaults.js");
-  const orchestrator = await Orchestrator.create({ config, plugins: resolvePlugins(config), logger });
+  const orchestrator = await Orchestrator.create({ config, plugins: resolvePlugins(config), logger, secrets });
   logger.info(
     `starting ${config.id}: relay ${config.relayUrl}, baseDir ${config.baseDir}, providers ${config.providers.join(", ")}` +
       (config.configFile ? `, config ${config.configFile}` : ""),

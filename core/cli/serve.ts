@@ -1,5 +1,6 @@
 import { createLogger, type Logger } from "../logger.js";
 import { Orchestrator } from "../orchestrator.js";
+import { Secrets } from "../secrets.js";
 import type { ResolvedConfig } from "../config/schema.js";
 import { loadCliConfig, type CommonArgs } from "./load.js";
 
@@ -25,7 +26,8 @@ export async function runRelay(args: ServeArgs): Promise<void> {
 /** `up`: a relay and a daemon in one process; the daemon talks to this relay. */
 export async function runUp(args: ServeArgs): Promise<void> {
   const base = await loadCliConfig(args);
-  const logger = loggerFor(base);
+  const secrets = new Secrets();
+  const logger = loggerFor(base, secrets);
   const { relayServerPlugin } = await import("../../plugins/relay-server/index.js");
   const server = await startServer(args, base, logger);
   const local = server.url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:");
@@ -35,6 +37,7 @@ export async function runUp(args: ServeArgs): Promise<void> {
     config,
     plugins: [...resolvePlugins(config), relayServerPlugin({ server })],
     logger,
+    secrets,
   });
   await orchestrator.start();
   process.stdout.write(`relay ${server.url}\n`);
@@ -50,8 +53,10 @@ async function startServer(args: ServeArgs, config: ResolvedConfig, logger: Logg
   return server;
 }
 
-export function loggerFor(config: ResolvedConfig): Logger {
-  return createLogger({ level: config.logLevel, secrets: () => (config.token ? [config.token] : []) });
+/** The logger of a command, redacting `secrets` (the relay token is added). Hand the same set to the orchestrator. */
+export function loggerFor(config: ResolvedConfig, secrets: Secrets = new Secrets()): Logger {
+  secrets.add(config.token);
+  return createLogger({ level: config.logLevel, secrets: () => secrets });
 }
 
 /** Runs until SIGTERM or SIGINT, then stops the core (and the agents only if asked). */

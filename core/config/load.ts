@@ -1,6 +1,6 @@
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { homedir, hostname as osHostname } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, resolve, sep } from "node:path";
 import { ConfigError, errorMessage } from "../errors.js";
 import type { Plugin } from "../plugin.js";
 import {
@@ -134,7 +134,12 @@ export async function resolveConfig(inline: UserConfig = {}, options: ResolveOpt
   });
 }
 
-/** Finds and loads the config file: explicit path, then discovery. */
+/**
+ * Finds and loads the config file: an explicit path (`--config`, or
+ * `AGENT_RELAY_ORCHESTRATOR_CONFIG`), else the nearest one from `cwd` up
+ * (see `searchDirs`: never above the home directory, never from a directory
+ * someone else could have written it into), else `~/.agent-relay/`.
+ */
 export async function loadConfigFile(
   configFile: string | false | undefined,
   cwd: string,
@@ -142,8 +147,14 @@ export async function loadConfigFile(
 ): Promise<{ path: string; config: unknown } | undefined> {
   if (configFile === false) return undefined;
   const { cosmiconfig } = await import("cosmiconfig");
-  const loaders = await moduleLoaders();
+  const explorer = cosmiconfig("orchestrator", { loaders: await moduleLoaders(), searchStrategy: "none", cache: false });
+  const load = async (path: string) => {
+    checkTrusted(path);
+    const result = await explorer.load(path);
+    return result && !result.isEmpty ? { path, config: result.config } : undefined;
+  };
   const explicit = configFile ?? (env.AGENT_RELAY_ORCHESTRATOR_CONFIG || undefined);
+  const home = env.HOME || homedir();
   try {
     if (explicit) {
       const path = resolve(cwd, explicit);
@@ -152,29 +163,72 @@ export async function loadConfigFile(
         if (configFile === undefined) return undefined;
         throw new ConfigError(`config file not found: ${path}`);
       }
-      const result = await cosmiconfig("orchestrator", { loaders, searchStrategy: "none", cache: false }).load(path);
-      return { path, config: result?.config ?? {} };
+      return (await load(path)) ?? { path, config: {} };
     }
-    const found = await cosmiconfig("orchestrator", {
-      searchPlaces: SEARCH_PLACES,
-      loaders,
-      searchStrategy: "global",
-      stopDir: "/",
-      cache: false,
-    }).search(cwd);
-    if (found && !found.isEmpty) return { path: found.filepath, config: found.config };
-    const homeDir = join(env.HOME || homedir(), ".agent-relay");
-    if (!existsSync(homeDir)) return undefined;
-    const inHome = await cosmiconfig("orchestrator", {
-      searchPlaces: HOME_PLACES,
-      loaders,
-      searchStrategy: "none",
-      cache: false,
-    }).search(homeDir);
-    return inHome && !inHome.isEmpty ? { path: inHome.filepath, config: inHome.config } : undefined;
+    for (const dir of searchDirs(cwd, home)) {
+      // package.json#orchestrator counts only in the directory the command runs in.
+      for (const name of dir === resolve(cwd) ? SEARCH_PLACES : SEARCH_PLACES.filter((n) => n !== "package.json")) {
+        const path = join(dir, name);
+        if (!existsSync(path)) continue;
+        const found = await load(path);
+        if (found) return found;
+      }
+    }
+    for (const name of HOME_PLACES) {
+      const path = join(home, ".agent-relay", name);
+      if (existsSync(path)) return await load(path);
+    }
+    return undefined;
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     throw new ConfigError(`cannot load config: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+/**
+ * The directories searched for a config file, nearest first: from `cwd` up
+ * to the home directory when `cwd` is inside it; elsewhere up to (not
+ * including) the first directory that is not this user's own or that others
+ * may write to (`/tmp`, a shared checkout), where anyone could have put one.
+ */
+export function searchDirs(cwd: string, home: string): string[] {
+  const dirs: string[] = [];
+  const homeDir = resolve(home);
+  const inHome = (dir: string) => dir === homeDir || dir.startsWith(homeDir.endsWith(sep) ? homeDir : homeDir + sep);
+  const bounded = inHome(resolve(cwd));
+  for (let dir = resolve(cwd); ; dir = dirname(dir)) {
+    if (!bounded && untrustedDir(dir)) break;
+    dirs.push(dir);
+    if ((bounded && dir === homeDir) || dir === dirname(dir)) break;
+  }
+  return dirs;
+}
+
+function untrustedDir(dir: string): boolean {
+  try {
+    const info = statSync(dir);
+    const uid = process.getuid?.();
+    return (uid !== undefined && info.uid !== uid) || (info.mode & 0o022) !== 0;
+  } catch {
+    return true;
+  }
+}
+
+const CODE_FILE = /\.(c|m)?(j|t)s$/;
+
+/**
+ * A config file runs as the daemon (code directly; JSON and YAML through the
+ * plugins they name): it must be this user's own and writable by no one else.
+ */
+function checkTrusted(path: string): void {
+  const info = statSync(path);
+  const uid = process.getuid?.();
+  const what = CODE_FILE.test(path) ? "a code config file" : "a config file";
+  if (uid !== undefined && info.uid !== uid) {
+    throw new ConfigError(`${path}: refusing to load ${what} owned by uid ${info.uid}, not by this user (uid ${uid}); it would run as the daemon (chown it, or pass --config with a file of your own)`);
+  }
+  if ((info.mode & 0o022) !== 0) {
+    throw new ConfigError(`${path}: refusing to load ${what} that group or others may write (mode ${(info.mode & 0o777).toString(8)}); run: chmod go-w ${path}`);
   }
 }
 

@@ -48,7 +48,8 @@ const optionsSchema = z
 export type ClaudeOptions = z.input<typeof optionsSchema>;
 
 /**
- * Claude Code: `claude [args…] [--settings …] <prompt> --dangerously-skip-permissions`.
+ * Claude Code: `claude [args…] [--settings …] --dangerously-skip-permissions -- <prompt>`
+ * (the prompt after `--`, so no prompt is ever read as an option).
  * Start-up dialogs are answered by their option labels, never by a blind
  * Enter (two of them default to "No"). Options from the config's `claude`
  * section, or from the factory's argument.
@@ -73,8 +74,9 @@ export function claudePlugin(overrides: ClaudeOptions = {}) {
         binary: { bin: o.bin, versionArgs: ["--version"] },
         command(spec) {
           const settings = o.skipPermissions && o.suppressDialogs ? ["--settings", JSON.stringify({ skipDangerousModePermissionPrompt: true })] : [];
-          const prompt = o.promptDelivery === "argument" ? [spec.prompt || o.defaultPrompt] : [];
-          return { command: [o.bin, ...o.args, ...settings, ...prompt, ...(o.skipPermissions ? ["--dangerously-skip-permissions"] : [])] };
+          // After "--" the prompt is data, whatever it looks like ("--add-dir=/" stays text).
+          const prompt = o.promptDelivery === "argument" ? ["--", spec.prompt || o.defaultPrompt] : [];
+          return { command: [o.bin, ...o.args, ...settings, ...(o.skipPermissions ? ["--dangerously-skip-permissions"] : []), ...prompt] };
         },
         ...withScreenOverrides(CLAUDE_SCREENS, o.screens),
         prompt: { delivery: o.promptDelivery, enterDelayMs: 150, pastedMarker: "[Pasted text #" },

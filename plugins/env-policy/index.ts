@@ -1,7 +1,7 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
-import { definePlugin, readPluginOptions, SpawnVetoError, STAGE, type SpawnSpec } from "../../core/index.js";
+import { definePlugin, isSecretName, readPluginOptions, SpawnVetoError, STAGE, type SpawnSpec } from "../../core/index.js";
 
 export const ENV_POLICY_PLUGIN = "env-policy";
 
@@ -20,18 +20,21 @@ export const DEFAULT_DENY = [
 ];
 
 /**
- * Never accepted from a control message, whatever `fromControl` says: they
- * change how programs are found, loaded or run, where they keep their state,
- * or are the relay's own.
+ * Never accepted from a control message, whatever `fromControl` says (names
+ * compared without regard to case): they change how programs are found,
+ * loaded or run (runtimes, git, package managers, shells), whom they trust
+ * (TLS, proxies, API endpoints), where they keep their state, or are the
+ * relay's own.
  */
 export const NEVER_FROM_CONTROL = [
   ...DEFAULT_DENY,
-  "PATH", "HOME", "SHELL", "TMPDIR", "PYTHONHOME", "RUBYLIB", "EDITOR", "VISUAL", "PAGER", "BROWSER",
-  "GIT_SSH", "GIT_SSH_COMMAND", "GIT_EXEC_PATH", "GIT_CONFIG*", "GIT_ASKPASS", "SSH_ASKPASS",
-  "CLAUDE_CONFIG_DIR", "CODEX_HOME", "IS_SANDBOX", "TERM", "TMUX*",
+  "PATH", "HOME", "SHELL", "TMPDIR", "PYTHONHOME", "PYTHON*", "RUBYLIB", "RUBY*", "PERL*", "EDITOR", "VISUAL", "PAGER", "BROWSER",
+  "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "CLASSPATH", "MAVEN_OPTS", "GRADLE_OPTS", "DOTNET_*", "GOFLAGS", "GOPROXY", "GOPATH", "GOROOT", "GOENV", "GOTOOLCHAIN", "GOINSECURE", "GOPRIVATE", "GONOSUMDB", "GOSUMDB", "CARGO*", "RUSTC*", "RUSTFLAGS",
+  "GIT_*", "SSH_*", "GNUPGHOME", "NPM_CONFIG_*", "YARN_*", "PNPM_*", "BUN_*", "NODE_*", "DENO_*", "PIP_*", "UV_*", "POETRY_*", "BUNDLE_*", "GEM_*", "COMPOSER_*",
+  "*_PROXY", "SSL_*", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "*_CA_*", "*_CERT*", "*_BASE_URL", "*_API_BASE", "*_ENDPOINT*", "*_HOST",
+  "XDG_*", "ZDOTDIR", "INPUTRC", "TERMINFO*", "LOCPATH", "NLSPATH", "HOSTALIASES", "RESOLV_*", "LESSOPEN", "LESSCLOSE", "MANPAGER", "GIT_PAGER",
+  "CLAUDE_*", "ANTHROPIC_*", "CODEX_*", "OPENAI_*", "IS_SANDBOX", "TERM", "TMUX*",
 ];
-
-const SECRET_NAME = /TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|API_KEY|PRIVATE_KEY|_KEY$/i;
 
 const optionsSchema = z
   .object({
@@ -41,8 +44,8 @@ const optionsSchema = z
     deny: z.array(z.string().min(1)),
     /** Directories put in front of PATH (0.9.0 added these three). */
     pathPrepend: z.array(z.string().min(1)),
-    /** Names (with `*`) a spawn control may set in the agent's env. None by default. */
-    fromControl: z.array(z.string().min(1)),
+    /** Exact names (no wildcards) a spawn control may set in the agent's env. None by default. */
+    fromControl: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an exact environment variable name (no wildcards)")),
   })
   .partial()
   .strict();
@@ -63,11 +66,15 @@ export function envPolicyPlugin(overrides: EnvPolicyOptions & { source?: NodeJS.
       const options = { ...readPluginOptions(ctx.config, "envPolicy", optionsSchema), ...rest };
       const allow = toMatcher(options.allow ?? DEFAULT_ALLOW);
       const deny = toMatcher([...DEFAULT_DENY, ...(options.deny ?? [])]);
-      const fromControl = toMatcher(options.fromControl ?? []);
-      const neverFromControl = toMatcher([...NEVER_FROM_CONTROL, ...(options.deny ?? [])]);
+      const fromControl = new Set(options.fromControl ?? []);
+      const neverFromControl = toMatcher([...NEVER_FROM_CONTROL, ...(options.deny ?? [])], { ignoreCase: true });
       const home = source.HOME || homedir();
       const pathPrepend = options.pathPrepend ?? [join(home, ".local", "bin"), join(home, ".bun", "bin"), join(home, ".npm-global", "bin")];
       const { config } = ctx;
+      // Values that will reach agents under secret names are redacted everywhere from the start.
+      for (const [name, value] of [...Object.entries(source), ...Object.entries(config.env)]) {
+        if (value !== undefined && isSecretName(name) && (name in config.env || (allow(name) && !deny(name)))) ctx.addSecret(value);
+      }
 
       ctx.hooks.beforeSpawn.tap(
         (spec: SpawnSpec) => {
@@ -82,8 +89,10 @@ export function envPolicyPlugin(overrides: EnvPolicyOptions & { source?: NodeJS.
           }
           Object.assign(env, config.env);
           for (const [name, value] of Object.entries(spec.requestedEnv)) {
-            if (neverFromControl(name)) throw new SpawnVetoError(`${name} is never accepted from a control: it changes how programs load or run`);
-            if (!fromControl(name)) throw new SpawnVetoError(`${name} may not be set by a control (envPolicy.fromControl allows ${options.fromControl?.join(", ") || "none"})`);
+            if (neverFromControl(name)) {
+              throw new SpawnVetoError(`${name} is never accepted from a control: it changes how programs load, run or whom they trust`);
+            }
+            if (!fromControl.has(name)) throw new SpawnVetoError(`${name} may not be set by a control (envPolicy.fromControl allows ${options.fromControl?.join(", ") || "none"})`);
             if (/[\n\0]/.test(value)) throw new SpawnVetoError(`the value of ${name} contains a newline or NUL`);
             env[name] = value;
           }
@@ -92,7 +101,7 @@ export function envPolicyPlugin(overrides: EnvPolicyOptions & { source?: NodeJS.
           env.AGENT_RELAY_LABEL = spec.label;
           env.AGENT_RELAY_APPROVAL = spec.approvalMode;
           env.AGENT_RELAY_TAGS = ["headless", "dashboard-spawned", config.hostname].join(",");
-          const secretEnv = Object.keys(env).filter((name) => SECRET_NAME.test(name));
+          const secretEnv = Object.keys(env).filter(isSecretName);
           return { ...spec, env: { ...env, ...spec.env }, requestedEnv: {}, secretEnv: [...new Set([...spec.secretEnv, ...secretEnv])] };
         },
         { stage: STAGE.POLICY },
@@ -102,10 +111,11 @@ export function envPolicyPlugin(overrides: EnvPolicyOptions & { source?: NodeJS.
 }
 
 /** A predicate for names matching any of the patterns (`*` matches any run of characters). */
-export function toMatcher(patterns: readonly string[]): (name: string) => boolean {
-  const exact = new Set(patterns.filter((p) => !p.includes("*")));
+export function toMatcher(patterns: readonly string[], options: { ignoreCase?: boolean } = {}): (name: string) => boolean {
+  const fold = (s: string) => (options.ignoreCase ? s.toUpperCase() : s);
+  const exact = new Set(patterns.filter((p) => !p.includes("*")).map(fold));
   const wild = patterns
     .filter((p) => p.includes("*"))
-    .map((p) => new RegExp(`^${p.split("*").map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`));
-  return (name) => exact.has(name) || wild.some((re) => re.test(name));
+    .map((p) => new RegExp(`^${p.split("*").map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`, options.ignoreCase ? "i" : ""));
+  return (name) => exact.has(fold(name)) || wild.some((re) => re.test(name));
 }

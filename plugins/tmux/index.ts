@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, watch } from "node:fs";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, realpath, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import {
@@ -12,7 +12,7 @@ import {
   type SessionMeta,
   type SpawnSpec,
 } from "../../core/index.js";
-import { escapeFormat, isNoServer, Tmux, TMUX_SEP } from "./tmux.js";
+import { escapeFormat, isNoServer, Tmux, TMUX_SEP, which } from "./tmux.js";
 import { AGENT_WRAPPER, ENV_WRAPPER } from "./wrapper.js";
 
 export const TMUX_PLUGIN = "tmux";
@@ -46,9 +46,12 @@ export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
       const tmux = new Tmux(options);
       const spawnDir = join(ctx.config.stateDir, "spawn");
       const exitDir = join(ctx.config.stateDir, "exits");
+      const touch = which("touch");
 
       const backend: AgentBackend = {
         async start(spec) {
+          const baseReal = await realpath(ctx.config.baseDir);
+          const notice = await createNotice(exitDir, spec.sessionName);
           const envFile = await writeEnvFile(spawnDir, spec);
           const target = `=${spec.sessionName}`;
           let printed: string;
@@ -58,12 +61,12 @@ export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
               "new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", spec.sessionName,
               "-x", String(options.width), "-y", String(options.height),
               "-c", escapeFormat(spec.realCwd),
-              "--", "/bin/sh", "-c", ENV_WRAPPER, "ar-agent", AGENT_WRAPPER, envFile, tmux.bin, join(exitDir, spec.sessionName), ...spec.command,
+              "--", "/bin/sh", "-c", ENV_WRAPPER, "ar-agent", AGENT_WRAPPER, envFile, tmux.bin, notice, baseReal, touch, ...spec.command,
               TMUX_SEP, "set-option", "-t", `${target}:`, "@ar_meta", encodeMeta(ctx.config.id, spec),
               TMUX_SEP, "set-option", "-w", "-t", `${target}:`, "remain-on-exit", "on",
             ]);
           } catch (err) {
-            await rm(envFile, { force: true });
+            await Promise.all([rm(envFile, { force: true }), rm(notice, { force: true })]);
             throw err;
           }
           const pid = Number(printed.trim());
@@ -149,6 +152,18 @@ export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
       });
     },
   });
+}
+
+/**
+ * The exit-notice file of a session, created new (never through a symlink
+ * left in its place); the wrapper touches it when the agent ends.
+ */
+async function createNotice(dir: string, sessionName: string): Promise<string> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, sessionName);
+  await rm(file, { force: true });
+  await writeFile(file, "", { flag: "wx", mode: 0o600 });
+  return file;
 }
 
 /** The agent's env goes to the wrapper in an owner-only file it deletes, never on a command line. */

@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import { delimiter, isAbsolute, join } from "node:path";
+import { isSecretName } from "../../core/index.js";
 
 export interface TmuxOptions {
   /** The tmux binary: a path, or a name looked up in PATH. */
@@ -49,7 +50,7 @@ export class Tmux {
       execFile(
         this.bin,
         argv,
-        { timeout: this.options.timeoutMs ?? 10_000, maxBuffer: 16 * 1024 * 1024, encoding: "utf8" },
+        { timeout: this.options.timeoutMs ?? 10_000, maxBuffer: 16 * 1024 * 1024, encoding: "utf8", env: serverEnv() },
         (error, stdout, stderr) => {
           if (error && typeof error.code !== "number") {
             reject(new Error(`tmux (${this.bin}) could not run: ${error.message}`));
@@ -67,6 +68,15 @@ export class Tmux {
     if (result.code !== 0) throw new Error(result.stderr.trim() || `tmux exited with status ${result.code}`);
     return result.stdout;
   }
+}
+
+/**
+ * The environment tmux commands run with. The first one starts the server,
+ * which keeps its client's environment as its global environment for as long
+ * as it lives: the relay token and every secret-looking value stay out of it.
+ */
+function serverEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("AGENT_RELAY_") && !isSecretName(name)));
 }
 
 /** Separates commands within one tmux call. */
@@ -87,7 +97,8 @@ export function isNoServer(stderr: string): boolean {
   return /no server running|error connecting to|failed to connect to server/i.test(stderr);
 }
 
-function which(bin: string): string {
+/** The absolute path of `bin` in PATH (or `bin` itself when it has a slash or is not found). */
+export function which(bin: string): string {
   if (isAbsolute(bin) || bin.includes("/")) return bin;
   for (const dir of (process.env.PATH ?? "").split(delimiter)) {
     if (!dir) continue;

@@ -13,18 +13,25 @@ export const ENV_WRAPPER =
 
 /**
  * Stage 2: exports the agent's environment from the env file (one NAME=value
- * a line), deletes the file, runs the agent's argv, records its exit status
- * in the pane option `@ar_exit`, and touches the exit-notice file the daemon
- * watches (so an exit is seen at once, not at the next look). Arguments: env
- * file, tmux binary, exit-notice file, then the agent's argv.
+ * a line), deletes the file, checks that the real working directory is still
+ * inside baseDir's real path (a folder swapped for a symlink after the daemon
+ * checked it is refused, status 125), runs the agent's argv, records its exit
+ * status in the pane option `@ar_exit`, and touches the exit-notice file the
+ * daemon created beforehand (so an exit is seen at once, not at the next
+ * look) without following a symlink put in its place. Arguments: env file,
+ * tmux binary, exit-notice file, baseDir's real path, the `touch` binary,
+ * then the agent's argv.
  */
 export const AGENT_WRAPPER = [
-  'f=$1; t=$2; n=$3; shift 3',
+  'f=$1; t=$2; n=$3; b=$4; u=$5; shift 5',
   'while IFS= read -r l || [ -n "$l" ]; do export "$l" || exit 126; done < "$f"',
   'rm -f "$f"',
-  '"$@"',
-  's=$?',
+  'd=$(pwd -P)',
+  'case "$d/" in',
+  '  "${b%/}"/*) "$@"; s=$? ;;',
+  '  *) printf "refusing to start: the working directory %s is not inside %s\\n" "$d" "$b" >&2; s=125 ;;',
+  'esac',
   '"$t" -S "${TMUX%%,*}" set-option -p -t "$TMUX_PANE" @ar_exit "$s" >/dev/null 2>&1',
-  ': > "$n" 2>/dev/null',
+  '"$u" -h -c -- "$n" 2>/dev/null',
   'exit "$s"',
 ].join("\n");

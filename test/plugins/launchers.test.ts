@@ -28,16 +28,25 @@ async function specFor(config: UserConfig, request: Parameters<import("../../cor
 const SKIP_WARNING = ["--settings", '{"skipDangerousModePermissionPrompt":true}'];
 
 describe("claude launcher", () => {
-  it("builds 0.9.0's command line (prompt, then --dangerously-skip-permissions), the bypass warning suppressed by --settings", async () => {
-    expect((await specFor({}, { label: "a", prompt: "do it" })).command).toEqual(["claude", ...SKIP_WARNING, "do it", "--dangerously-skip-permissions"]);
-    expect((await specFor({}, { label: "b" })).command).toEqual(["claude", ...SKIP_WARNING, DEFAULT_CLAUDE_PROMPT, "--dangerously-skip-permissions"]);
-    expect((await specFor({ claude: { suppressDialogs: false } }, { label: "c", prompt: "p" })).command).toEqual(["claude", "p", "--dangerously-skip-permissions"]);
-    expect((await specFor({ claude: { promptDelivery: "type" } }, { label: "d", prompt: "p" })).command).toEqual(["claude", ...SKIP_WARNING, "--dangerously-skip-permissions"]);
+  it("builds 0.9.0's command line with the prompt after \"--\", the bypass warning suppressed by --settings", async () => {
+    const BYPASS = "--dangerously-skip-permissions";
+    expect((await specFor({}, { label: "a", prompt: "do it" })).command).toEqual(["claude", ...SKIP_WARNING, BYPASS, "--", "do it"]);
+    expect((await specFor({}, { label: "b" })).command).toEqual(["claude", ...SKIP_WARNING, BYPASS, "--", DEFAULT_CLAUDE_PROMPT]);
+    expect((await specFor({ claude: { suppressDialogs: false } }, { label: "c", prompt: "p" })).command).toEqual(["claude", BYPASS, "--", "p"]);
+    expect((await specFor({ claude: { promptDelivery: "type" } }, { label: "d", prompt: "p" })).command).toEqual(["claude", ...SKIP_WARNING, BYPASS]);
+  });
+
+  it("passes a prompt that looks like an option as data, after \"--\"", async () => {
+    for (const prompt of ["--dangerously-skip-permissions", "--mcp-config=/tmp/evil.json", "--settings={}", "--add-dir=/", "-p"]) {
+      const { command } = await specFor({ claude: { skipPermissions: false } }, { label: `opt-${prompt.length}`, prompt });
+      expect(command.slice(-2)).toEqual(["--", prompt]);
+      expect(command.slice(0, -1)).not.toContain(prompt);
+    }
   });
 
   it("takes its binary and extra arguments from the config's claude section", async () => {
     const spec = await specFor({ claude: { bin: "/opt/claude", args: ["--model", "opus"] } }, { label: "a", prompt: "p" });
-    expect(spec.command).toEqual(["/opt/claude", "--model", "opus", ...SKIP_WARNING, "p", "--dangerously-skip-permissions"]);
+    expect(spec.command).toEqual(["/opt/claude", "--model", "opus", ...SKIP_WARNING, "--dangerously-skip-permissions", "--", "p"]);
   });
 
   it("rejects a wrong option with the key and what was expected", async () => {

@@ -50,7 +50,7 @@ describe("tmux backend", () => {
     expect(tmux.sessions()).toEqual(["ar-claude-backend-api"]);
     await waitFor("claude to be ready with the prompt", () => transcript().some((e) => e.event === "prompt" && e.text === "fix the tests"));
     const startEvent = transcript().find((e) => e.event === "start")!;
-    expect(startEvent.args).toEqual(["--settings", '{"skipDangerousModePermissionPrompt":true}', "fix the tests", "--dangerously-skip-permissions"]);
+    expect(startEvent.args).toEqual(["--settings", '{"skipDangerousModePermissionPrompt":true}', "--dangerously-skip-permissions", "--", "fix the tests"]);
     expect(startEvent.cwd).toBe(home.project);
     expect(sessionMeta("ar-claude-backend-api")).toMatchObject({
       v: 1,

@@ -1,4 +1,4 @@
-import { Orchestrator, createLogger, resolveConfig, type Plugin, type UserConfig } from "../../core/index.js";
+import { Orchestrator, Secrets, createLogger, resolveConfig, type Plugin, type UserConfig } from "../../core/index.js";
 import { builtinPlugins, resolvePlugins } from "../../plugins/defaults.js";
 import { envPolicyPlugin } from "../../plugins/env-policy/index.js";
 import type { TestHome } from "./env.js";
@@ -24,12 +24,9 @@ export async function createTestOrchestrator(
     { configFile: false, env },
   );
   const logs: string[] = [];
-  const logger = createLogger({
-    level: resolved.logLevel,
-    write: (line) => logs.push(line),
-    secrets: () => (resolved.token ? [resolved.token] : []),
-  });
+  const secrets = new Secrets([resolved.token]);
+  const logger = createLogger({ level: resolved.logLevel, write: (line) => logs.push(line), secrets: () => secrets });
   const builtins = options.builtins ?? builtinPlugins().map((p) => (p.name === "env-policy" ? envPolicyPlugin({ source: env }) : p));
-  const orchestrator = await Orchestrator.create({ config: resolved, plugins: resolvePlugins(resolved, builtins), logger });
+  const orchestrator = await Orchestrator.create({ config: resolved, plugins: resolvePlugins(resolved, builtins), logger, secrets });
   return { orchestrator, logs };
 }

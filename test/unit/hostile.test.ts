@@ -60,7 +60,7 @@ beforeAll(async () => {
     .map((p) => (p.name === "env-policy" ? envPolicyPlugin({ source: home.env() }) : p));
   ({ orchestrator: core } = await createTestOrchestrator(
     home,
-    { providers: ["claude"], logLevel: "silent", startupPollMs: 5, envPolicy: { fromControl: ["TASK_*"] } },
+    { providers: ["claude"], logLevel: "silent", startupPollMs: 5, envPolicy: { fromControl: ["TASK_ID", "JAVA_TOOL_OPTIONS", "HTTPS_PROXY", "npm_config_registry"] } },
     { builtins: [...builtins, readyBackend()] },
   ));
 });
@@ -101,10 +101,24 @@ describe("hostile control payloads are refused with a clear answer, and nothing 
     ["env: PATH", () => ({ action: "spawn", env: { PATH: "/tmp/evil" } }), /\[vetoed\].*PATH is never accepted/],
     ["env: NODE_OPTIONS", () => ({ action: "spawn", env: { NODE_OPTIONS: "--require /tmp/x.js" } }), /\[vetoed\].*NODE_OPTIONS is never accepted/],
     ["env: relay token override", () => ({ action: "spawn", env: { AGENT_RELAY_TOKEN: "x" } }), /\[vetoed\].*AGENT_RELAY_TOKEN is never accepted/],
-    ["env: not on the allow-list", () => ({ action: "spawn", env: { AWS_SECRET_ACCESS_KEY: "x" } }), /\[vetoed\].*may not be set by a control \(envPolicy.fromControl allows TASK_\*\)/],
+    ["env: not on the allow-list", () => ({ action: "spawn", env: { AWS_SECRET_ACCESS_KEY: "x" } }), /\[vetoed\].*may not be set by a control \(envPolicy.fromControl allows TASK_ID, /],
     ["env: bad name", () => ({ action: "spawn", env: { "A=B": "x" } }), /\[invalid\].*env/],
     ["env: newline in value", () => ({ action: "spawn", env: { TASK_ID: "1\nLD_PRELOAD=/x.so" } }), /\[vetoed\].*TASK_ID contains a newline/],
     ["restartPolicy: unknown", () => ({ action: "spawn", restartPolicy: "forever" }), /\[invalid\].*restartPolicy/],
+    // invisible format characters make a label read as something else
+    ...["\u200b", "\u200d", "\u200e", "\u200f", "\u061c", "\u2028", "\u2029", "\ufeff", "\u2066", "\u00ad"].map(
+      (ch): [string, () => unknown, RegExp] => [`label: invisible U+${ch.codePointAt(0)!.toString(16).padStart(4, "0")}`, () => ({ action: "spawn", label: `ad${ch}min` }), /\[invalid\].*label: must not contain control characters or invisible/],
+    ),
+    ["agentId: zero-width space", () => ({ action: "shutdown", agentId: "a\u200bb" }), /\[invalid\].*agentId/],
+    ["action: escape sequence", () => ({ action: "spawn\u001b[2J" }), /\[invalid\].*action: expected an action name/],
+    ["action: spaces and quotes", () => ({ action: "x\" y" }), /\[invalid\].*action/],
+    ["action: oversized", () => ({ action: "a".repeat(65) }), /\[invalid\].*action/],
+    // names that change how runtimes, git, package managers, TLS, proxies or endpoints behave: refused
+    // even where the config lists them in fromControl (three of these are on this test's list)
+    ...[
+      "JAVA_TOOL_OPTIONS", "GIT_CONFIG_PARAMETERS", "GIT_DIR", "npm_config_registry", "NPM_CONFIG_USERCONFIG", "NODE_TLS_REJECT_UNAUTHORIZED",
+      "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "ANTHROPIC_BASE_URL", "OPENAI_BASE_URL", "XDG_CONFIG_HOME", "ZDOTDIR", "PYTHONWARNINGS",
+    ].map((name): [string, () => unknown, RegExp] => [`env: ${name}`, () => ({ action: "spawn", env: { [name]: "x" } }), new RegExp(`\\[vetoed\\].*${name} is never accepted from a control`)]),
   ];
 
   it.each(cases)("%s", async (_name, payload, expected) => {
@@ -123,6 +137,16 @@ describe("hostile control payloads are refused with a clear answer, and nothing 
     expect(spec.label).toBe(label);
     expect(spec.command).toContain("$(reboot); `halt` && rm -rf / ;");
   });
+
+  it.each(["--dangerously-skip-permissions", "--mcp-config=/tmp/evil.json", "--settings={\"hooks\":{}}", "--add-dir=/", "-p", "--"])(
+    "passes the argument-shaped prompt %j to claude after \"--\", as text",
+    async (prompt) => {
+      expect(await answer({ action: "spawn", label: `argp-${started.length}`, prompt })).toMatch(/^ok: spawned/);
+      const { command } = started.at(-1)!;
+      expect(command.slice(-2)).toEqual(["--", prompt]);
+      expect(command.indexOf("--")).toBe(command.length - 2);
+    },
+  );
 });
 
 /** What the daemon would answer, as one line. */
@@ -146,6 +170,7 @@ describe("fuzz: random payloads at the control handler", () => {
     const strings = [
       "", "..", "../..", "/", "/etc", "/tmp", `${B()}/app`, `${B()}/link-out`, `${B()}/../outside`, "app", "app/../..", "\u0000", "\u202e",
       "$(id)", "`id`", "a;b", "#{session_name}", "x".repeat(300), "claude", "codex", "spawn", "restart", "shutdown", "ÿ", "🙂", "\n", "%00", "~",
+      "--add-dir=/", "--dangerously-skip-permissions", "-p", "--", "\u001b[201~", "\r", "\u0003", "a\u200bb", "\ufeff", "\u2028", "\u0085",
     ];
     const values = () => pick<unknown>([pick(strings), rand() * 1e9, null, true, [], {}, [pick(strings)], { a: pick(strings) }, undefined]);
     const keys = ["action", "provider", "cwd", "label", "prompt", "approvalMode", "agentId", "env", "replace", "restartPolicy", "requestedAt", "__proto__", "constructor"];
@@ -160,9 +185,13 @@ describe("fuzz: random payloads at the control handler", () => {
     }
     expect(answers).toBe(FUZZ);
     expect(started.length).toBeGreaterThan(50); // the fuzz did reach real spawns, not only refusals
+    const { UNSAFE_TEXT } = await import("../../core/index.js");
     for (const spec of started) {
       const rel = relative(baseReal, realpathSync(spec.realCwd));
       expect(rel.startsWith(".."), spec.realCwd).toBe(false);
+      expect(UNSAFE_TEXT.test(spec.label), JSON.stringify(spec.label)).toBe(false);
+      // whatever the prompt looked like, it is the one argument after "--"
+      expect(spec.command.slice(-2), JSON.stringify(spec.command)).toEqual(["--", spec.prompt ?? expect.any(String)]);
     }
     // still serving
     expect(await answer({ action: "spawn", label: "after-fuzz" })).toMatch(/^ok: spawned ar-claude-after-fuzz$/);

@@ -1,0 +1,44 @@
+import { chmod, mkdir, stat } from "node:fs/promises";
+import { ConfigError } from "./errors.js";
+import type { Logger } from "./logger.js";
+
+/**
+ * Makes sure `dir` exists and is this user's alone. A directory that belongs
+ * to someone else is refused (they could swap what the daemon reads and
+ * writes there); one that others may read or write is tightened to 0700,
+ * with a warning. `what` names it in messages (e.g. "stateDir").
+ */
+export async function ensurePrivateDir(dir: string, what: string, logger?: Logger): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new ConfigError(`${what} ${dir} cannot be created: ${describeFsError(err)}`, { cause: err });
+  }
+  const info = await stat(dir);
+  const uid = process.getuid?.();
+  if (uid !== undefined && info.uid !== uid) {
+    throw new ConfigError(`${what} ${dir} belongs to uid ${info.uid}, not to this user (uid ${uid}): refusing to keep state there; choose a directory of your own`);
+  }
+  if ((info.mode & 0o077) !== 0) {
+    await chmod(dir, 0o700);
+    logger?.warn(`${what} ${dir} was open to others (mode ${(info.mode & 0o777).toString(8)}); made it owner-only (700)`);
+  }
+}
+
+/** A file-system error in words: the cause (permission, read-only, full disk) rather than only its code. */
+export function describeFsError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  switch (e?.code) {
+    case "EACCES":
+    case "EPERM":
+      return `permission denied (${e.path ?? "?"}): check its owner and mode`;
+    case "EROFS":
+      return `the file system is read-only (${e.path ?? "?"})`;
+    case "ENOSPC":
+      return `no space left on the device (${e.path ?? "?"})`;
+    case "ENOTDIR":
+      return `a part of the path is not a directory (${e.path ?? "?"})`;
+    default:
+      return e?.message ?? String(err);
+  }
+}
