@@ -31,8 +31,11 @@ export function escapeTerminal(text: string, options: { keepLines?: boolean } = 
  * so the output is still valid JSON that means the same.
  */
 export function safeJson(value: unknown, indent?: number): string {
-  return JSON.stringify(value, null, indent).replace(TERMINAL_UNSAFE, (ch) => `\\u${hex(ch, 4)}`);
+  // JSON.stringify escapes C0 inside strings; raw C0 left in its output is its own indentation.
+  return JSON.stringify(value, null, indent).replace(JSON_UNSAFE, (ch) => `\\u${hex(ch, 4)}`);
 }
+
+const JSON_UNSAFE = /[\u007f-\u009f\p{Cf}\u2028\u2029]/gu;
 
 const TYPED_UNSAFE = /[^\P{Cc}\n\t]/gu;
 
