@@ -13,7 +13,7 @@
  *     plugins: [tuiProvider({ name: "aider", command: ["aider", "--no-auto-commits"], ready: { all: ["^> ?$"] } })],
  *   };
  */
-import { defineProvider, type DialogRule, type Plugin, type ScreenMatch } from "agent-relay-orchestrator";
+import { ControlError, defineProvider, type DialogRule, type Plugin, type ScreenMatch } from "agent-relay-orchestrator";
 
 export interface TuiProviderOptions {
   /** The provider's name, as spawn controls name it. */
@@ -24,7 +24,11 @@ export interface TuiProviderOptions {
   ready: ScreenMatch;
   /** Dialogs it may show first, answered by option label or keys. */
   dialogs?: DialogRule[];
-  /** `type` (default): typed at the ready prompt. `argument`: appended to the command line (after `promptFlag`, if set). */
+  /**
+   * `type` (default): typed at the ready prompt. `argument`: on the command
+   * line, never where it could be read as an option: after `--`, or as
+   * `--flag=<prompt>` with a long `promptFlag`.
+   */
   promptDelivery?: "type" | "argument";
   promptFlag?: string;
   /** Keys that make it exit (default Ctrl-D, then Ctrl-C). */
@@ -42,9 +46,7 @@ export default function tuiProvider(options: TuiProviderOptions): Plugin {
     name,
     binary: { bin: command[0]!, versionArgs: options.versionArgs ?? ["--version"] },
     command(spec) {
-      if (delivery === "argument" && spec.prompt) {
-        return { command: [...command, ...(options.promptFlag ? [options.promptFlag] : []), spec.prompt] };
-      }
+      if (delivery === "argument" && spec.prompt) return { command: [...command, ...promptArgs(options.promptFlag, spec.prompt)] };
       return { command: [...command] };
     },
     ready,
@@ -53,4 +55,12 @@ export default function tuiProvider(options: TuiProviderOptions): Plugin {
     stop: { keys: options.stopKeys ?? [["C-d"], ["C-c"]], intervalMs: 300, graceMs: 2_000 },
     ...(options.startTimeoutMs !== undefined ? { startTimeoutMs: options.startTimeoutMs } : {}),
   });
+}
+
+/** The prompt as arguments that no option parser takes for an option. */
+function promptArgs(flag: string | undefined, prompt: string): string[] {
+  if (!flag) return ["--", prompt];
+  if (flag.startsWith("--")) return [`${flag}=${prompt}`];
+  if (prompt.startsWith("-")) throw new ControlError("invalid", `a prompt given with ${flag} may not start with "-"; use a long promptFlag`);
+  return [flag, prompt];
 }
