@@ -3,10 +3,12 @@ import {
   AsyncSeriesBailHook,
   AsyncSeriesHook,
   AsyncSeriesWaterfallHook,
+  SyncWaterfallHook,
 } from "tapable";
 import { PluginError } from "./errors.js";
 import type {
   AgentExit,
+  AgentReport,
   DoctorCheck,
   ControlRequest,
   ControlResult,
@@ -82,6 +84,15 @@ export function createHooks() {
      * Async parallel.
      */
     onDoctor: new AsyncParallelHook<[DoctorCheck[]]>(["checks"]),
+
+    /**
+     * Shapes one agent's report each time the agents are reported (to the
+     * relay, in answers). Sync waterfall over the report, with the agent (a
+     * copy) as second argument: a plugin adds the fields it owns
+     * (restart-policy adds `restarts`) from what it knows, without I/O.
+     * Secrets are redacted after the last tap.
+     */
+    onReport: new SyncWaterfallHook<[AgentReport, ManagedAgent]>(["report", "agent"]),
   });
 }
 
@@ -93,50 +104,62 @@ export interface TapOptions {
   stage?: number;
 }
 
-/**
- * What each hook's taps receive and return. Spelled out because tapable's
- * typings cannot tell hook kinds apart; `test/unit/hooks.test.ts` pins the kinds.
- */
-export interface HookSignatures {
-  beforeSpawn: { args: [SpawnSpec]; result: SpawnSpec };
-  afterSpawn: { args: [ManagedAgent]; result: void };
-  onControl: { args: [ControlRequest]; result: ControlResult | undefined };
-  onHeartbeat: { args: [HeartbeatInfo]; result: void };
-  afterStop: { args: [ManagedAgent, StopReason]; result: void };
-  onAgentExit: { args: [ManagedAgent, AgentExit]; result: void };
-  onDoctor: { args: [DoctorCheck[]]; result: void };
-}
+/** The function a hook takes (`tapPromise`'s, or `tap`'s for a sync hook), read off the declaration above: no second table of signatures. */
+type TapFn<H> = H extends { tapPromise(options: never, fn: infer F): void } ? F : H extends { tap(options: never, fn: infer F): void } ? F : never;
+type TapArgs<K extends HookName> = Parameters<TapFn<OrchestratorHooks[K]>>;
+type TapResult<K extends HookName> = Awaited<ReturnType<TapFn<OrchestratorHooks[K]>>>;
 
 /**
  * A hook as a plugin sees it: it can only tap with promises, and what it
  * throws is wrapped in `PluginError` with the plugin's and the hook's name.
+ * `tap` returns a function that removes the tap again.
  */
 export interface PluginHook<K extends HookName> {
   tap(
-    fn: (...args: HookSignatures[K]["args"]) => HookSignatures[K]["result"] | Promise<HookSignatures[K]["result"]>,
+    fn: OrchestratorHooks[K] extends SyncWaterfallHook<any> ? (...args: TapArgs<K>) => TapResult<K> : (...args: TapArgs<K>) => TapResult<K> | Promise<TapResult<K>>,
     options?: TapOptions,
-  ): void;
+  ): () => void;
 }
 
 export type PluginHooks = { readonly [K in HookName]: PluginHook<K> };
 
 /** The hooks object handed to one plugin. */
 export function scopeHooks(hooks: OrchestratorHooks, plugin: string): PluginHooks {
-  const scoped = {} as Record<HookName, { tap(fn: (...args: any[]) => unknown, options?: TapOptions): void }>;
+  const scoped = {} as Record<HookName, { tap(fn: (...args: any[]) => unknown, options?: TapOptions): () => void }>;
   for (const name of Object.keys(hooks) as HookName[]) {
-    const hook = hooks[name] as unknown as {
-      tapPromise(options: { name: string; stage: number }, fn: (...args: unknown[]) => Promise<unknown>): void;
-    };
+    type Tapper = (options: { name: string; stage: number }, fn: (...args: unknown[]) => unknown) => void;
+    const hook = hooks[name] as unknown as { tap: Tapper; tapPromise: Tapper };
+    // tapable's sync hooks have `call`; its async ones do not (and it nulls their prototypes: no instanceof).
+    const sync = typeof (hooks[name] as { call?: unknown }).call === "function";
+    const wrap = (err: unknown) => (err instanceof PluginError ? err : new PluginError(plugin, name, err));
     scoped[name] = {
       tap(fn: (...args: any[]) => unknown, options?: TapOptions) {
-        hook.tapPromise({ name: plugin, stage: options?.stage ?? STAGE.DEFAULT }, async (...args) => {
-          try {
-            return await fn(...args);
-          } catch (err) {
-            if (err instanceof PluginError) throw err;
-            throw new PluginError(plugin, name, err);
-          }
-        });
+        // tapable cannot remove a tap: a removed one answers undefined, which every kind
+        // of hook passes over (a waterfall keeps its value, a bail hook asks the next tap).
+        let active = true;
+        const tapOptions = { name: plugin, stage: options?.stage ?? STAGE.DEFAULT };
+        if (sync) {
+          hook.tap(tapOptions, (...args) => {
+            if (!active) return undefined;
+            try {
+              return fn(...args);
+            } catch (err) {
+              throw wrap(err);
+            }
+          });
+        } else {
+          hook.tapPromise(tapOptions, async (...args) => {
+            if (!active) return undefined;
+            try {
+              return await fn(...args);
+            } catch (err) {
+              throw wrap(err);
+            }
+          });
+        }
+        return () => {
+          active = false;
+        };
       },
     };
   }

@@ -158,7 +158,8 @@ export class Orchestrator {
 
   /** The agents as the relay sees them; secret values redacted (an agent may print them). */
   report(): AgentReport[] {
-    return this.secrets.redactDeep(this.registry.report());
+    const reports = this.registry.reports().map(({ agent, report }) => this.hooks.onReport.call(report, { ...agent, meta: { ...agent.meta } }));
+    return this.secrets.redactDeep(reports);
   }
 
   /**
@@ -256,7 +257,7 @@ export class Orchestrator {
       secretEnv: [],
       meta: { ...request.meta },
     };
-    const spec = await this.hooks.beforeSpawn.promise(initial);
+    const spec = withProtocolEnv(await this.hooks.beforeSpawn.promise(initial), this.config);
     const unaccepted = Object.keys(spec.requestedEnv);
     if (unaccepted.length > 0) {
       throw new ControlError("invalid", `environment from a control is not accepted here: ${unaccepted.join(", ")} (no plugin took it)`);
@@ -452,4 +453,23 @@ export class Orchestrator {
       addSecret: (value) => this.secrets.add(value),
     };
   }
+}
+
+/**
+ * The variables PROTOCOL.md gives every agent (how it finds and joins the
+ * relay), set after every plugin has shaped the spec: no env policy, launcher
+ * or replacement of either can drop or change them.
+ */
+function withProtocolEnv(spec: SpawnSpec, config: ResolvedConfig): SpawnSpec {
+  const env: Record<string, string> = {
+    ...spec.env,
+    AGENT_RELAY_URL: config.relayUrl,
+    AGENT_RELAY_LABEL: spec.label,
+    AGENT_RELAY_APPROVAL: spec.approvalMode,
+    AGENT_RELAY_TAGS: ["headless", "dashboard-spawned", config.hostname].join(","),
+  };
+  delete env.AGENT_RELAY_TOKEN;
+  if (config.token) env.AGENT_RELAY_TOKEN = config.token;
+  const secretEnv = config.token ? [...new Set([...spec.secretEnv, "AGENT_RELAY_TOKEN"])] : spec.secretEnv;
+  return { ...spec, env, secretEnv };
 }

@@ -1,5 +1,6 @@
+import { execFile } from "node:child_process";
 import { definePlugin, type Plugin, type PluginContext } from "./plugin.js";
-import type { SpawnSpec } from "./types.js";
+import type { DoctorCheck, SpawnSpec } from "./types.js";
 
 /**
  * Text on a screen, as data: every `all` pattern must match some line, no
@@ -84,6 +85,14 @@ export function defineProvider(
     apply(ctx) {
       const resolved = typeof provider === "function" ? provider(ctx) : provider;
       ctx.provideProvider(resolved);
+      ctx.hooks.onDoctor.tap(async (checks) => {
+        if (!ctx.config.providers.includes(resolved.name)) return;
+        checks.push(
+          resolved.binary
+            ? await checkBinary(resolved.name, resolved.binary.bin, resolved.binary.versionArgs)
+            : { name: `provider ${resolved.name}`, status: "ok", detail: "provided (no binary to check)" },
+        );
+      });
       ctx.hooks.beforeSpawn.tap((spec) => {
         if (spec.provider !== resolved.name || spec.command.length > 0) return spec;
         const { command, env } = resolved.command(spec);
@@ -153,4 +162,20 @@ export function withScreenOverrides<P extends Pick<AgentProvider, "ready" | "wor
     dialogs: byId(rules.dialogs, overrides.dialogs),
     blockers: byId(rules.blockers, overrides.blockers),
   };
+}
+
+/** `doctor`'s look at a provider's binary: found, and what its version flag says. */
+function checkBinary(provider: string, bin: string, versionArgs: string[]): Promise<DoctorCheck> {
+  return new Promise((resolve) => {
+    execFile(bin, versionArgs, { timeout: 10_000, encoding: "utf8" }, (error, stdout, stderr) => {
+      const name = `provider ${provider}`;
+      if (error && (error as NodeJS.ErrnoException).code === "ENOENT") {
+        resolve({ name, status: "fail", detail: `"${bin}" is not installed or not in PATH` });
+      } else if (error) {
+        resolve({ name, status: "fail", detail: `"${bin} ${versionArgs.join(" ")}" failed: ${(stderr || error.message).trim().split("\n")[0]}` });
+      } else {
+        resolve({ name, status: "ok", detail: `${bin}: ${(stdout || stderr).trim().split("\n")[0]}` });
+      }
+    });
+  });
 }

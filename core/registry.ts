@@ -43,8 +43,9 @@ export class AgentRegistry {
     return pruned;
   }
 
-  report(): AgentReport[] {
-    return this.values().map(toReport);
+  /** Each agent with its base report (what the core knows); plugins add theirs through `onReport`. */
+  reports(): Array<{ agent: ManagedAgent; report: AgentReport }> {
+    return this.values().map((agent) => ({ agent, report: toReport(agent) }));
   }
 }
 
@@ -62,7 +63,6 @@ export function toReport(a: ManagedAgent): AgentReport {
     ...(a.exitCode !== undefined ? { exitCode: a.exitCode } : {}),
     ...(a.readyAt !== undefined ? { readyAt: a.readyAt, timeToReadyMs: a.readyAt - a.startedAt } : {}),
     ...(a.detail !== undefined ? { detail: a.detail } : {}),
-    ...(typeof a.meta.restarts === "number" ? { restarts: a.meta.restarts } : {}),
     ...(a.lastLines !== undefined ? { lastLines: a.lastLines } : {}),
   };
 }

@@ -52,7 +52,7 @@ export interface AgentReport {
   detail?: string;
   /** The screen excerpt of a stuck agent, or the last lines of an exited one. */
   lastLines?: string[];
-  /** How often a restart policy has restarted it in a row (`meta.restarts`). */
+  /** How often a restart policy has restarted it in a row (added by the restart-policy plugin through `onReport`). */
   restarts?: number;
 }
 

@@ -53,9 +53,11 @@ const optionsSchema = z
 export type EnvPolicyOptions = z.input<typeof optionsSchema>;
 
 /**
- * Decides the complete environment of an agent, in this order, later wins:
- * allowed names from the daemon's environment, the config's `env`, then the
- * relay variables of PROTOCOL.md. Launchers add their own on top.
+ * Decides the environment of an agent, in this order, later wins: allowed
+ * names from the daemon's environment, the config's `env`, then what a
+ * control asked for and `fromControl` allows. Launchers add their own on
+ * top; the core sets the relay variables of PROTOCOL.md last, whichever env
+ * policy runs.
  */
 export function envPolicyPlugin(overrides: EnvPolicyOptions & { source?: NodeJS.ProcessEnv } = {}) {
   return definePlugin({
@@ -96,11 +98,6 @@ export function envPolicyPlugin(overrides: EnvPolicyOptions & { source?: NodeJS.
             if (/[\n\0]/.test(value)) throw new SpawnVetoError(`the value of ${name} contains a newline or NUL`);
             env[name] = value;
           }
-          env.AGENT_RELAY_URL = config.relayUrl;
-          if (config.token) env.AGENT_RELAY_TOKEN = config.token;
-          env.AGENT_RELAY_LABEL = spec.label;
-          env.AGENT_RELAY_APPROVAL = spec.approvalMode;
-          env.AGENT_RELAY_TAGS = ["headless", "dashboard-spawned", config.hostname].join(",");
           const secretEnv = Object.keys(env).filter(isSecretName);
           return { ...spec, env: { ...env, ...spec.env }, requestedEnv: {}, secretEnv: [...new Set([...spec.secretEnv, ...secretEnv])] };
         },

@@ -63,6 +63,9 @@ export function restartPolicyPlugin(overrides: RestartPolicyOptions = {}) {
         );
       });
 
+      // Reports say how often in a row an agent was restarted (kept in its meta, so it survives a daemon restart).
+      ctx.hooks.onReport.tap((report, agent) => (typeof agent.meta.restarts === "number" ? { ...report, restarts: agent.meta.restarts } : report));
+
       // An agent stopped (or restarted) on purpose needs no restart of ours.
       ctx.hooks.afterStop.tap((agent: ManagedAgent) => cancel(agent.tmuxSession));
       ctx.onClose(() => {

@@ -143,7 +143,7 @@ describe("an agent that refuses to start, seen from the CLI", () => {
     try {
       const began = Date.now();
       const spawned = await plain.cli(["spawn", "claude", "--label", "rooted", "--wait"]);
-      expect(Date.now() - began).toBeLessThan(5_000);
+      expect(Date.now() - began).toBeLessThan(15_000); // generous: the real figure (about 1 s) is for the bench
       expect(spawned.code).toBe(1);
       expect(spawned.stderr).toBe(
         "error: box refused spawn [exited]: ar-claude-rooted exited with status 1 during start-up: --dangerously-skip-permissions cannot be used with root/sudo privileges for security reasons\n",

@@ -18,7 +18,12 @@ describe("hooks", () => {
   it("pins each hook's kind by behaviour, since tapable's typings cannot tell them apart", async () => {
     const hooks = createHooks();
     expect(Object.isFrozen(hooks)).toBe(true);
-    expect(Object.keys(hooks).sort()).toEqual(["afterSpawn", "afterStop", "beforeSpawn", "onAgentExit", "onControl", "onDoctor", "onHeartbeat"]);
+    expect(Object.keys(hooks).sort()).toEqual(["afterSpawn", "afterStop", "beforeSpawn", "onAgentExit", "onControl", "onDoctor", "onHeartbeat", "onReport"]);
+
+    // sync waterfall: onReport is called (not awaited), each tap gets what the previous returned
+    hooks.onReport.tap("a", (report) => ({ ...report, label: "from-a" }));
+    hooks.onReport.tap("b", (report) => ({ ...report, cwd: report.label! }));
+    expect(hooks.onReport.call({ label: "x" } as never, {} as never)).toMatchObject({ label: "from-a", cwd: "from-a" });
 
     // waterfall: the second tap gets what the first returned
     hooks.beforeSpawn.tapPromise("a", async (spec) => ({ ...spec, label: "from-a" }));
@@ -177,11 +182,34 @@ describe("hooks", () => {
     );
   });
 
+  it("lets a plugin add report fields through onReport, and remove a tap with the function tap returns", async () => {
+    let untap!: () => void;
+    let untapControl!: () => void;
+    const orchestrator = await core([
+      recordingBackend([]),
+      definePlugin({
+        name: "gpu",
+        apply(ctx) {
+          ctx.hooks.beforeSpawn.tap((spec) => ({ ...spec, command: ["agent"] }));
+          untap = ctx.hooks.onReport.tap((report, agent) => ({ ...report, gpu: agent.label.length }) as typeof report);
+          untapControl = ctx.hooks.onControl.tap(() => ({ ok: true, action: "ping", message: "pong", agents: [] }));
+        },
+      }),
+    ]);
+    await orchestrator.spawn({ label: "four" });
+    expect(orchestrator.report()).toEqual([expect.objectContaining({ label: "four", gpu: 4 })]);
+    expect(await orchestrator.dispatch({ action: "ping" })).toMatchObject({ ok: true });
+    untap();
+    untapControl();
+    expect(orchestrator.report()[0]).not.toHaveProperty("gpu");
+    expect(await orchestrator.dispatch({ action: "ping" })).toMatchObject({ ok: false, code: "unknown_action" });
+  });
+
   it("collects onHeartbeat contributions from every tap", async () => {
     const orchestrator = await core([
       recordingBackend([]),
-      definePlugin({ name: "a", apply: (ctx) => ctx.hooks.onHeartbeat.tap((info) => void (info.meta.gpu = 2)) }),
-      definePlugin({ name: "b", apply: (ctx) => ctx.hooks.onHeartbeat.tap(async (info) => void (info.meta.load = 0.5)) }),
+      definePlugin({ name: "a", apply: (ctx) => void ctx.hooks.onHeartbeat.tap((info) => void (info.meta.gpu = 2)) }),
+      definePlugin({ name: "b", apply: (ctx) => void ctx.hooks.onHeartbeat.tap(async (info) => void (info.meta.load = 0.5)) }),
     ]);
     const info = { kind: "heartbeat" as const, meta: {} as Record<string, unknown> };
     await orchestrator.hooks.onHeartbeat.promise(info);
