@@ -82,7 +82,7 @@ export async function runPs(args: CommonArgs & { json?: boolean }): Promise<void
     for (const a of host.agents) {
       const status = a.status === "exited" && a.exitCode !== undefined ? `exited(${a.exitCode})` : (a.status ?? "");
       const readyIn = a.timeToReadyMs !== undefined ? `${(a.timeToReadyMs / 1000).toFixed(1)}s` : "";
-      const cells = [host.id, state, seen, a.tmuxSession, a.provider, a.label ?? "", status, a.pid ? String(a.pid) : "", ago(now - a.startedAt), readyIn, a.cwd];
+      const cells = [host.id, state, seen, a.tmuxSession, a.provider, a.label ?? "", status, a.pid ? String(a.pid) : "", ago(now - a.startedAt), readyIn, a.cwd].map(String);
       rows.push({ cells, ...(a.detail && (a.status === "stuck" || a.status === "exited") ? { detail: a.detail } : {}) });
     }
   }

@@ -178,7 +178,8 @@ export class RelayHttpClient implements RelayTransport {
     if (!res.ok) throw await failure("GET /orchestrators", res);
     const data = (await res.json()) as unknown;
     if (!Array.isArray(data)) throw new RelayRequestError("GET /orchestrators: expected an array of hosts");
-    return data as RelayHost[];
+    // What a relay stored is not trusted to have the shape it should: hosts and agents that are not objects are left out.
+    return data.filter(isObject).map((h) => ({ ...h, agents: Array.isArray(h.agents) ? h.agents.filter(isObject) : [] })) as unknown as RelayHost[];
   }
 
   private async call(method: string, path: string, body?: unknown): Promise<void> {
@@ -275,6 +276,10 @@ interface RequestOptions {
 async function failure(what: string, res: Answer): Promise<RelayRequestError> {
   const text = (await res.text().catch(() => "")).slice(0, 200).replace(/\s+/g, " ").trim();
   return new RelayRequestError(`${what}: HTTP ${res.status}${text ? ` ${text}` : ""}`, res.status);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function causeOf(err: unknown): string {

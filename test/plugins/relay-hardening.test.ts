@@ -1,9 +1,11 @@
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { execFile } from "node:child_process";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { RelayServer } from "../../plugins/relay-server/index.js";
+import { CLI } from "../support/env.js";
 
 // What a web page, a DNS-rebinding page, a neighbour host or a malformed
 // report can make the relay do: nothing.
@@ -160,6 +162,23 @@ describe("relay: agent reports", () => {
     // 0.9.0 sends a pid it could not read as null; newer daemons add fields
     expect((await patch([{ ...good, pid: null, status: "ready", lastLines: ["ok"], somethingNew: { a: 1 } }])).status).toBe(200);
     expect(server.store.host("box")!.agents).toEqual([{ ...good, pid: null, status: "ready", lastLines: ["ok"], somethingNew: { a: 1 } }]);
+  });
+});
+
+describe("ps and a malformed record already stored", () => {
+  it("lists the host and what it can of its agents, without crashing", async () => {
+    const { server, call } = await relay({ token: TOKEN });
+    await call("POST", "/orchestrators", { id: "box" }, admin);
+    // what an older relay may have stored, bypassing today's schema
+    server.store.setHostAgents("box", [{ tmuxSession: 7, provider: null, label: { a: 1 }, startedAt: "yesterday", cwd: ["/p"] }, null, "str", 3], Date.now());
+    const ps = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+      execFile(process.execPath, [CLI, "ps"], { env: { ...process.env, AGENT_RELAY_URL: server.url, AGENT_RELAY_TOKEN: TOKEN } }, (err, stdout, stderr) =>
+        resolve({ code: err ? Number(err.code) : 0, stdout, stderr }),
+      ),
+    );
+    expect(ps.stderr).toBe("");
+    expect(ps.code).toBe(0);
+    expect(ps.stdout).toMatch(/^box\s+online\s.*\b7\b/m);
   });
 });
 
