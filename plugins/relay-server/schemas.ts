@@ -30,26 +30,27 @@ const number = z.number().finite();
  */
 const reportFields = {
   agentId: text(200),
-    provider: text(100),
-    tmuxSession: text(200),
-    cwd: text(4096),
-    label: text(200).nullish(),
-    approvalMode: text(100),
-    pid: number.nullish(),
-    startedAt: number,
-    status: text(32).nullish(),
-    exitCode: number.nullish(),
-    readyAt: number.nullish(),
-    timeToReadyMs: number.nullish(),
-    detail: text(8192).nullish(),
-    lastLines: z.array(text(4096)).max(500).nullish(),
-    restarts: number.nullish(),
+  provider: text(100),
+  tmuxSession: text(200),
+  cwd: text(4096),
+  label: text(200).nullish(),
+  approvalMode: text(100),
+  pid: number.nullish(),
+  startedAt: number,
+  status: text(32).nullish(),
+  exitCode: number.nullish(),
+  readyAt: number.nullish(),
+  timeToReadyMs: number.nullish(),
+  detail: text(8192).nullish(),
+  lastLines: z.array(text(4096)).max(500).nullish(),
+  restarts: number.nullish(),
 };
+
 const agentReportSchema = z.looseObject(reportFields).superRefine((report, ctx) => {
-    const extras = Object.fromEntries(Object.entries(report).filter(([key]) => !(key in reportFields)));
-    if (JSON.stringify(extras).length > MAX_REPORT_EXTRAS_BYTES) {
-      ctx.addIssue({ code: "custom", message: `fields beyond the report's own take over ${MAX_REPORT_EXTRAS_BYTES} bytes` });
-    }
-  });
+  const extras = Object.fromEntries(Object.entries(report).filter(([key]) => !(key in reportFields)));
+  if (JSON.stringify(extras).length > MAX_REPORT_EXTRAS_BYTES) {
+    ctx.addIssue({ code: "custom", message: `fields beyond the report's own take over ${MAX_REPORT_EXTRAS_BYTES} bytes` });
+  }
+});
 
 export const reportSchema = z.object({ agents: z.array(agentReportSchema).max(5000) });

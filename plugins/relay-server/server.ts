@@ -108,8 +108,11 @@ export class RelayServer {
     const browser = browserRefusal(req, { port: this.port, bind: this.options.bind ?? "127.0.0.1", allowedHosts: this.options.allowedHosts ?? [] });
     if (browser) return send(res, browser.status, { error: browser.error });
     const who = this.auth.identify(req);
-    const [limiter, client] = who ? [this.limiter, who.kind === "host" ? `host:${who.id}` : `addr:${req.socket.remoteAddress}`] : [this.unauthLimiter, `unauth:${req.socket.remoteAddress}`];
-    if (!limiter.take(client)) {
+    const address = req.socket.remoteAddress;
+    const allowed = !who
+      ? this.unauthLimiter.take(`unauth:${address}`)
+      : this.limiter.take(who.kind === "host" ? `host:${who.id}` : `addr:${address}`);
+    if (!allowed) {
       res.setHeader("Retry-After", "1");
       return send(res, 429, { error: "too many requests" });
     }
