@@ -69,10 +69,10 @@ export async function polling(): Promise<Row[]> {
   }
 }
 
-export async function send(relayUrl: string, id: string, control: Record<string, unknown>): Promise<number> {
+export async function send(relayUrl: string, id: string, control: Record<string, unknown>, token?: string): Promise<number> {
   const res = await fetch(`${relayUrl}/api/messages`, {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
+    headers: { "Content-Type": "application/json", ...(token ? { "X-Agent-Relay-Token": token } : {}) },
     body: JSON.stringify({ to: `orchestrator-${id}`, kind: "control", payload: { orchestratorControl: control } }),
   });
   return ((await res.json()) as { id: number }).id;

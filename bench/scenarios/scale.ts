@@ -1,5 +1,6 @@
 /** 20 daemons (own ids and tmux sockets) on one relay process, 10 agents each: the relay's control latency and memory. */
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { BenchHost, CLI, QUICK, ROOT, ms, percentile, until, usage, type Row } from "../lib.js";
@@ -9,19 +10,22 @@ export async function scale(): Promise<Row[]> {
   const host = new BenchHost();
   const daemons = QUICK ? 5 : 20;
   try {
-    const relay = host.track(spawn(process.execPath, [CLI, "relay", "--port", "0", "--data-dir", join(host.root, "relay")], { env: { ...process.env, HOME: host.home }, stdio: ["ignore", "pipe", "inherit"] }));
+    // The relay always runs with a token: here one given to it and to the daemons.
+    const token = randomBytes(24).toString("base64url");
+    const auth = { headers: { "X-Agent-Relay-Token": token } };
+    const relay = host.track(spawn(process.execPath, [CLI, "relay", "--port", "0", "--data-dir", join(host.root, "relay")], { env: { ...process.env, HOME: host.home, AGENT_RELAY_TOKEN: token }, stdio: ["ignore", "pipe", "inherit"] }));
     let out = "";
     relay.stdout!.setEncoding("utf8").on("data", (c: string) => (out += c));
     const url = await until("relay URL", () => out.match(/^relay (\S+)$/m)?.[1]);
     // Light agents: the example TUI provider running `sleep`; the daemons and the relay are what is measured.
     const sleeper = [join(ROOT, "examples", "tui-provider.ts"), { name: "sleeper", command: ["sleep", "86400"], ready: { all: [] } }];
     const ids = Array.from({ length: daemons }, (_, i) => `d${i}`);
-    for (const id of ids) host.daemon(id, url, { providers: ["sleeper"], plugins: [sleeper] });
-    await until("all registered", async () => ((await (await fetch(`${url}/api/orchestrators`)).json()) as unknown[]).length === daemons, 60_000, 100);
+    for (const id of ids) host.daemon(id, url, { providers: ["sleeper"], plugins: [sleeper] }, { AGENT_RELAY_TOKEN: token });
+    await until("all registered", async () => ((await (await fetch(`${url}/api/orchestrators`, auth)).json()) as unknown[]).length === daemons, 60_000, 100);
     const spawns: number[] = [];
-    for (const id of ids) for (let a = 0; a < 10; a++) spawns.push(await send(url, id, { action: "spawn", provider: "sleeper", label: `s${a}` }));
+    for (const id of ids) for (let a = 0; a < 10; a++) spawns.push(await send(url, id, { action: "spawn", provider: "sleeper", label: `s${a}` }, token));
     await until("all agents ready", async () => {
-      const hosts = (await (await fetch(`${url}/api/orchestrators`)).json()) as Array<{ agents: Array<{ status?: string }> }>;
+      const hosts = (await (await fetch(`${url}/api/orchestrators`, auth)).json()) as Array<{ agents: Array<{ status?: string }> }>;
       return hosts.reduce((n, h) => n + h.agents.filter((a) => a.status === "ready").length, 0) === spawns.length;
     }, 120_000, 500);
     // A control that needs no agent work: its round trip is the relay's and the transport's.
@@ -29,8 +33,8 @@ export async function scale(): Promise<Row[]> {
     for (let i = 0; i < (QUICK ? 20 : 60); i++) {
       const id = ids[i % ids.length]!;
       const t0 = performance.now();
-      const m = await send(url, id, { action: "shutdown", agentId: `missing-${i}` });
-      const res = await fetch(`${url}/api/messages/${m}/result?wait=5000`);
+      const m = await send(url, id, { action: "shutdown", agentId: `missing-${i}` }, token);
+      const res = await fetch(`${url}/api/messages/${m}/result?wait=5000`, auth);
       if (res.status !== 200) throw new Error("bench: no answer");
       samples.push(performance.now() - t0);
     }

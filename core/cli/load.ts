@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { resolveConfig } from "../config/load.js";
 import type { ResolvedConfig } from "../config/schema.js";
 
@@ -11,13 +12,42 @@ export interface CommonArgs {
   token?: string | undefined;
 }
 
-/** The config a command runs with: file, env and its own flags. */
-export function loadCliConfig(args: CommonArgs): Promise<ResolvedConfig> {
-  return resolveConfig(
+/**
+ * The config a command runs with: file, env and its own flags. When none of
+ * them gives a token and the relay is on this machine, the token of the
+ * local relay (`up`, `relay`), from its token file, so a second terminal
+ * needs no flags. `relayTokenFile: false` skips that (the relay commands
+ * settle their own token).
+ */
+export async function loadCliConfig(args: CommonArgs, options: { relayTokenFile?: boolean } = {}): Promise<ResolvedConfig> {
+  const config = await resolveConfig(
     {},
     {
       ...(args.config !== undefined ? { configFile: args.config } : {}),
       cli: { relayUrl: args.relayUrl, id: args.id, baseDir: args.baseDir, logLevel: args.logLevel, token: args.token },
     },
   );
+  if (config.token || options.relayTokenFile === false || !isLocal(config.relayUrl)) return config;
+  const local = await localRelayToken(config);
+  if (!local) return config;
+  return Object.freeze({ ...config, token: local.token, sources: { ...config.sources, token: { kind: "file" as const, file: local.file } } });
+}
+
+/**
+ * The token file of the local relay: in `relayServer.dataDir` when the
+ * config sets one, else in the default data dir (`~/.agent-relay/relay`).
+ */
+async function localRelayToken(config: ResolvedConfig): Promise<{ token: string; file: string } | undefined> {
+  const { defaultRelayDataDir, readRelayToken, relayTokenFile } = await import("../../plugins/relay-server/token.js");
+  const configured = config.pluginOptions.relayServer?.dataDir;
+  const file = relayTokenFile(typeof configured === "string" ? configured : defaultRelayDataDir());
+  if (!existsSync(file)) return undefined;
+  const token = readRelayToken(file);
+  return token ? { token, file } : undefined;
+}
+
+/** A relay URL on this machine: the only kind a local token file is sent to. */
+function isLocal(relayUrl: string): boolean {
+  const host = new URL(relayUrl).hostname.replace(/^\[|\]$/g, "");
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }

@@ -13,11 +13,12 @@ export interface ServeArgs extends CommonArgs {
 
 /** `relay`: the relay server alone, in a core that has only the relay-server plugin. */
 export async function runRelay(args: ServeArgs): Promise<void> {
-  const config = await loadCliConfig(args);
-  const logger = loggerFor(config);
+  const config = await loadCliConfig(args, { relayTokenFile: false });
+  const secrets = new Secrets();
+  const logger = loggerFor(config, secrets);
   const { relayServerPlugin } = await import("../../plugins/relay-server/index.js");
-  const server = await startServer(args, config, logger);
-  const orchestrator = await Orchestrator.create({ config, plugins: [relayServerPlugin({ server })], logger });
+  const { server } = await startServer(args, config, logger, secrets);
+  const orchestrator = await Orchestrator.create({ config, plugins: [relayServerPlugin({ server })], logger, secrets });
   await orchestrator.start();
   process.stdout.write(`relay ${server.url}\n`);
   untilSignal(orchestrator, logger, false);
@@ -25,13 +26,14 @@ export async function runRelay(args: ServeArgs): Promise<void> {
 
 /** `up`: a relay and a daemon in one process; the daemon talks to this relay. */
 export async function runUp(args: ServeArgs): Promise<void> {
-  const base = await loadCliConfig(args);
+  const base = await loadCliConfig(args, { relayTokenFile: false });
   const secrets = new Secrets();
   const logger = loggerFor(base, secrets);
   const { relayServerPlugin } = await import("../../plugins/relay-server/index.js");
-  const server = await startServer(args, base, logger);
+  const { server, token } = await startServer(args, base, logger, secrets);
   const local = server.url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:");
-  const config = await loadCliConfig({ ...args, relayUrl: local });
+  // The daemon in this process speaks to its relay with the relay's token (its own, when none is configured).
+  const config = await loadCliConfig({ ...args, relayUrl: local, token }, { relayTokenFile: false });
   const { resolvePlugins } = await import("../../plugins/defaults.js");
   const orchestrator = await Orchestrator.create({
     config,
@@ -44,13 +46,21 @@ export async function runUp(args: ServeArgs): Promise<void> {
   untilSignal(orchestrator, logger, Boolean(args.stopAgents));
 }
 
-/** Starts the relay first, so a port of 0 is known before the daemon needs the URL. */
-async function startServer(args: ServeArgs, config: ResolvedConfig, logger: Logger) {
+/**
+ * Starts the relay first, so a port of 0 is known before the daemon needs the
+ * URL. Its token is the configured one, else its own from the token file;
+ * the log names that file, never the token.
+ */
+async function startServer(args: ServeArgs, config: ResolvedConfig, logger: Logger, secrets: Secrets) {
   const { RelayServer, serverOptions } = await import("../../plugins/relay-server/index.js");
-  const options = serverOptions(config, { port: args.port, bind: args.bind, dataDir: args.dataDir });
-  const server = new RelayServer({ ...options, logger: logger.withTag("relay-server") });
+  const relayLogger = logger.withTag("relay-server");
+  const { tokenFile, ...options } = serverOptions(config, { port: args.port, bind: args.bind, dataDir: args.dataDir }, (text) => relayLogger.warn(text));
+  // The relay's tokens are never logged, answered or reported, whoever echoes them.
+  for (const token of [options.token, ...Object.values(options.hostTokens ?? {})]) secrets.add(token);
+  const server = new RelayServer({ ...options, logger: relayLogger });
   await server.listen();
-  return server;
+  if (tokenFile) relayLogger.info(`relay token in ${tokenFile} (owner-only; local CLI commands read it from there)`);
+  return { server, token: options.token };
 }
 
 /** The logger of a command, redacting `secrets` (the relay token is added). Hand the same set to the orchestrator. */

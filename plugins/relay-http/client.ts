@@ -47,6 +47,8 @@ export class RelayHttpClient implements RelayTransport {
   /** Called after each successful registration. */
   onRegistered?: () => void;
   private waiting = new AbortController();
+  /** How many messages a poll asks for: halved after a poll fails (an answer too big to take), doubled back after each that succeeds. */
+  private pollLimit = POLL_LIMIT;
 
   constructor(private readonly options: RelayClientOptions) {
     this.base = new URL(`${options.relayUrl.replace(/\/+$/, "")}/api`);
@@ -92,12 +94,25 @@ export class RelayHttpClient implements RelayTransport {
     return latest;
   }
 
+  /**
+   * Unread messages above `sinceId`. After a poll that failed, the next asks
+   * for fewer (`limit`, an extension a plain relay ignores): a backlog of big
+   * messages then comes a few at a time instead of failing the same way forever.
+   */
   async fetchMessages(sinceId: number): Promise<RelayMessage[]> {
     const query = new URLSearchParams({ for: this.agentName, sinceId: String(sinceId), unread: "true" });
     const wait = this.longPolling ? (this.options.longPollMs ?? 25_000) : 0;
     if (wait > 0) query.set("wait", String(wait));
-    const data = await this.json("GET", `/messages?${query}`, undefined, { extraMs: wait, interruptible: wait > 0 });
-    if (!Array.isArray(data)) throw new RelayRequestError("GET /messages: expected an array of messages");
+    if (this.pollLimit < POLL_LIMIT) query.set("limit", String(this.pollLimit));
+    let data: unknown;
+    try {
+      data = await this.json("GET", `/messages?${query}`, undefined, { extraMs: wait, interruptible: wait > 0 });
+      if (!Array.isArray(data)) throw new RelayRequestError("GET /messages: expected an array of messages");
+    } catch (err) {
+      if (!(err instanceof RelayRequestError && /: interrupted$/.test(err.message))) this.pollLimit = Math.max(1, Math.floor(this.pollLimit / 2));
+      throw err;
+    }
+    this.pollLimit = Math.min(POLL_LIMIT, this.pollLimit * 2);
     return data.filter((m): m is RelayMessage => typeof m === "object" && m !== null && Number.isSafeInteger((m as RelayMessage).id));
   }
 
@@ -163,7 +178,8 @@ export class RelayHttpClient implements RelayTransport {
     if (!res.ok) throw await failure("GET /orchestrators", res);
     const data = (await res.json()) as unknown;
     if (!Array.isArray(data)) throw new RelayRequestError("GET /orchestrators: expected an array of hosts");
-    return data as RelayHost[];
+    // What a relay stored is not trusted to have the shape it should: hosts and agents that are not objects are left out.
+    return data.filter(isObject).map((h) => ({ ...h, agents: Array.isArray(h.agents) ? h.agents.filter(isObject) : [] })) as unknown as RelayHost[];
   }
 
   private async call(method: string, path: string, body?: unknown): Promise<void> {
@@ -226,6 +242,8 @@ export class RelayHttpClient implements RelayTransport {
 }
 
 const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
+/** The most messages a poll asks for: what relays answer at most anyway. */
+const POLL_LIMIT = 500;
 
 /** A relay's answer, read whole. */
 class Answer {
@@ -258,6 +276,10 @@ interface RequestOptions {
 async function failure(what: string, res: Answer): Promise<RelayRequestError> {
   const text = (await res.text().catch(() => "")).slice(0, 200).replace(/\s+/g, " ").trim();
   return new RelayRequestError(`${what}: HTTP ${res.status}${text ? ` ${text}` : ""}`, res.status);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function causeOf(err: unknown): string {

@@ -1,10 +1,11 @@
-import { homedir } from "node:os";
-import { join } from "node:path";
 import { z } from "zod";
+import { sourceLabel } from "../../core/config/schema.js";
 import { definePlugin, readPluginOptions, type ResolvedConfig } from "../../core/index.js";
 import { RelayServer, type RelayServerOptions } from "./server.js";
+import { checkTokenLength, defaultRelayDataDir, ensureRelayToken } from "./token.js";
 
 export { RelayServer, RELAY_EXTENSIONS, isLoopback, type RelayServerOptions } from "./server.js";
+export { defaultRelayDataDir, relayTokenFile, readRelayToken, MIN_TOKEN_LENGTH } from "./token.js";
 
 export const RELAY_SERVER_PLUGIN = "relay-server";
 
@@ -17,6 +18,10 @@ const optionsSchema = z
     maxBodyBytes: z.number().int().min(1024).default(1024 * 1024),
     /** One token per orchestrator id: that daemon can then act only as itself. Keep this file owner-only. */
     hostTokens: z.record(z.string().regex(/^[A-Za-z0-9._-]+$/), z.string().min(16, "expected a token of 16 characters or more")).optional(),
+    /** Host tokens may list every host and agent record (by default each reads only its own). */
+    hostTokensReadAll: z.boolean().default(false),
+    /** `Host` header values to accept besides loopback names and the bound address (a proxy's name): `name` or `name:port`. */
+    allowedHosts: z.array(z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/, "expected a host name, optionally with :port")).optional(),
     rateLimit: z.object({ perSecond: z.number().positive(), burst: z.number().int().min(1) }).strict().optional(),
   })
   .strict();
@@ -29,7 +34,8 @@ export type RelayServerPluginOptions = z.input<typeof optionsSchema> & {
 /**
  * Runs an Agent Relay server inside the daemon's process: the `relay` and
  * `up` commands add this plugin. Options from the config's `relayServer`
- * section, overridden by the factory's argument. The token is the config's.
+ * section, overridden by the factory's argument. The token is the config's,
+ * else the relay's own (see `serverOptions`).
  */
 export function relayServerPlugin(overrides: RelayServerPluginOptions = {}) {
   return definePlugin({
@@ -39,7 +45,8 @@ export function relayServerPlugin(overrides: RelayServerPluginOptions = {}) {
       const { server: given, ...rest } = overrides;
       let server = given;
       if (!server) {
-        server = new RelayServer({ ...serverOptions(ctx.config, rest), logger: ctx.logger });
+        const { tokenFile: _file, ...options } = serverOptions(ctx.config, rest, (text) => ctx.logger.warn(text));
+        server = new RelayServer({ ...options, logger: ctx.logger });
         await server.listen();
       }
       ctx.logger.info(`relay listening on ${server.url}`);
@@ -51,14 +58,22 @@ export function relayServerPlugin(overrides: RelayServerPluginOptions = {}) {
 
 /**
  * The relay's options: the config's `relayServer` section, then `overrides`
- * (command-line flags), then defaults. The token is the config's own.
+ * (command-line flags), then defaults. The relay never runs open: the token
+ * is the config's (refused when short), else the relay's own, generated on
+ * first start into `<dataDir>/token` (owner-only) and named by `tokenFile`.
  */
-export function serverOptions(config: ResolvedConfig, overrides: z.input<typeof optionsSchema> = {}): RelayServerOptions {
+export function serverOptions(
+  config: ResolvedConfig,
+  overrides: z.input<typeof optionsSchema> = {},
+  warn?: (text: string) => void,
+): RelayServerOptions & { token: string; tokenFile?: string } {
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
   const options = optionsSchema.parse({ ...readPluginOptions(config, "relayServer", optionsSchema.partial()), ...defined });
-  return {
-    ...options,
-    dataDir: options.dataDir ?? join(process.env.HOME || homedir(), ".agent-relay", "relay"),
-    ...(config.token ? { token: config.token } : {}),
-  };
+  const dataDir = options.dataDir ?? defaultRelayDataDir();
+  if (config.token) {
+    checkTokenLength(config.token, sourceLabel(config.sources.token));
+    return { ...options, dataDir, token: config.token };
+  }
+  const own = ensureRelayToken(dataDir, warn);
+  return { ...options, dataDir, token: own.token, tokenFile: own.file };
 }

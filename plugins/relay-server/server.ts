@@ -1,9 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { z } from "zod";
+import type { z } from "zod";
 import type { Logger } from "../../core/index.js";
-import { RateLimiter, RelayAuth, type Identity } from "./auth.js";
+import { RateLimiter, RelayAuth } from "./auth.js";
+import { browserRefusal } from "./guard.js";
+import { HostPolicy } from "./policy.js";
+import { agentSchema, messageSchema, registrationSchema, reportSchema, SAFE_ID } from "./schemas.js";
 import { RelayStore, type MessageRow } from "./store.js";
+import { MIN_TOKEN_LENGTH, secureDataDir } from "./token.js";
 
 /** Extensions this relay offers beyond protocol v2, announced in the registration answer. */
 export const RELAY_EXTENSIONS = ["long-poll", "control-results"] as const;
@@ -18,24 +22,19 @@ export interface RelayServerOptions {
   maxBodyBytes?: number;
   /** Tokens that each let one orchestrator act only as itself. */
   hostTokens?: Record<string, string>;
+  /** Let host tokens list every host and agent record (by default each sees only its own). */
+  hostTokensReadAll?: boolean;
+  /** `Host` values accepted besides loopback names and the bound address: `name` or `name:port`. */
+  allowedHosts?: string[];
   /** Requests per second per client (token identity, else address), and the burst allowed. */
   rateLimit?: { perSecond: number; burst: number };
   logger?: Logger;
 }
 
 const MAX_WAIT_MS = 30_000;
-const SAFE_ID = /^[A-Za-z0-9._:@-]{1,200}$/;
-
-const registrationSchema = z.looseObject({ id: z.string().regex(SAFE_ID, "expected an orchestrator id") });
-const messageSchema = z.object({
-  to: z.string().regex(SAFE_ID, "expected an agent name"),
-  from: z.string().max(200).optional(),
-  kind: z.string().min(1).max(64).default("message"),
-  body: z.string().max(1_000_000).default(""),
-  payload: z.record(z.string(), z.unknown()).default({}),
-  meta: z.record(z.string(), z.unknown()).default({}),
-});
-const agentSchema = z.looseObject({ id: z.string().regex(SAFE_ID).optional(), label: z.string().max(200).optional() });
+/** One `GET /messages` answer holds at most this many messages, and this many bytes (but always one message). */
+const MAX_MESSAGES = 500;
+const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
 
 /**
  * An Agent Relay server: every call of PROTOCOL.md, so an unmodified 0.9.0
@@ -50,6 +49,10 @@ export class RelayServer {
   private readonly resultWaiters = new Map<number, Set<() => void>>();
   private readonly auth: RelayAuth;
   private readonly limiter: RateLimiter;
+  /** Requests without a valid token have a small budget of their own: a flood of them starves no one else. */
+  private readonly unauthLimiter: RateLimiter;
+  private readonly policy: HostPolicy;
+  private port = 0;
   url = "";
 
   constructor(private readonly options: RelayServerOptions) {
@@ -57,9 +60,16 @@ export class RelayServer {
     if (!isLoopback(bind) && !options.token) {
       throw new Error(`refusing to listen on ${bind} without a token: set AGENT_RELAY_TOKEN (or bind 127.0.0.1)`);
     }
+    if (options.token !== undefined && options.token.length < MIN_TOKEN_LENGTH) {
+      throw new Error(`refusing a relay token shorter than ${MIN_TOKEN_LENGTH} characters`);
+    }
     this.auth = new RelayAuth(options.token, options.hostTokens);
-    this.limiter = new RateLimiter(options.rateLimit?.perSecond ?? 1_000, options.rateLimit?.burst ?? 2_000);
+    const rate = options.rateLimit ?? { perSecond: 1_000, burst: 2_000 };
+    this.limiter = new RateLimiter(rate.perSecond, rate.burst);
+    this.unauthLimiter = new RateLimiter(Math.min(rate.perSecond, 5), Math.min(rate.burst, 20));
+    secureDataDir(options.dataDir, (text) => options.logger?.warn(text));
     this.store = new RelayStore(options.dataDir);
+    this.policy = new HostPolicy(this.store, options.hostTokensReadAll);
   }
 
   async listen(): Promise<string> {
@@ -76,6 +86,7 @@ export class RelayServer {
       server.listen(this.options.port ?? 4850, bind, () => resolve());
     });
     const { port } = server.address() as AddressInfo;
+    this.port = port;
     this.url = `http://${bind.includes(":") ? `[${bind}]` : bind}:${port}`;
     return this.url;
   }
@@ -94,15 +105,21 @@ export class RelayServer {
     const method = req.method ?? "GET";
     const path = url.pathname.replace(/\/+$/, "");
     if (!path.startsWith("/api/")) return send(res, 404, { error: "not found" });
+    const browser = browserRefusal(req, { port: this.port, bind: this.options.bind ?? "127.0.0.1", allowedHosts: this.options.allowedHosts ?? [] });
+    if (browser) return send(res, browser.status, { error: browser.error });
     const who = this.auth.identify(req);
-    if (!this.limiter.take(who?.kind === "host" ? `host:${who.id}` : `addr:${req.socket.remoteAddress}`)) {
+    const address = req.socket.remoteAddress;
+    const allowed = !who
+      ? this.unauthLimiter.take(`unauth:${address}`)
+      : this.limiter.take(who.kind === "host" ? `host:${who.id}` : `addr:${address}`);
+    if (!allowed) {
       res.setHeader("Retry-After", "1");
       return send(res, 429, { error: "too many requests" });
     }
     if (!who) return send(res, 401, { error: "missing or wrong X-Agent-Relay-Token" });
     const body = method === "GET" || method === "DELETE" ? undefined : await this.readJson(req, res);
     if (body === INVALID) return;
-    const refusal = this.refuse(who, method, path, url, body);
+    const refusal = this.policy.refuse(who, method, path, url, body);
     if (refusal) return send(res, 403, { error: refusal });
     const now = Date.now();
     const store = this.store;
@@ -112,10 +129,10 @@ export class RelayServer {
     if (path === "/api/orchestrators" && method === "POST") {
       const reg = registrationSchema.safeParse(body);
       if (!reg.success) return invalid(res, reg.error);
-      store.registerHost(reg.data.id, reg.data, now);
+      store.registerHost(reg.data.id, this.policy.registration(who, reg.data), now);
       return send(res, 200, { ok: true, id: reg.data.id, extensions: RELAY_EXTENSIONS });
     }
-    if (path === "/api/orchestrators" && method === "GET") return send(res, 200, store.hosts().map((h) => this.describeHost(h, now)));
+    if (path === "/api/orchestrators" && method === "GET") return send(res, 200, this.policy.visibleHosts(who, store.hosts()).map((h) => this.describeHost(h, now)));
     if ((m = path.match(/^\/api\/orchestrators\/([^/]+)$/)) && method === "GET") {
       const host = store.host(decodeURIComponent(m[1]!));
       return host ? send(res, 200, this.describeHost(host, now)) : send(res, 404, { error: "unknown orchestrator" });
@@ -124,9 +141,9 @@ export class RelayServer {
       return store.heartbeat(decodeURIComponent(m[1]!), now) ? send(res, 200, { ok: true }) : send(res, 404, { error: "unknown orchestrator" });
     }
     if ((m = path.match(/^\/api\/orchestrators\/([^/]+)\/agents$/)) && method === "PATCH") {
-      const agents = (body as { agents?: unknown })?.agents;
-      if (!Array.isArray(agents)) return send(res, 400, { error: "agents: expected an array" });
-      return store.setHostAgents(decodeURIComponent(m[1]!), agents, now) ? send(res, 200, { ok: true }) : send(res, 404, { error: "unknown orchestrator" });
+      const report = reportSchema.safeParse(body);
+      if (!report.success) return invalid(res, report.error);
+      return store.setHostAgents(decodeURIComponent(m[1]!), report.data.agents, now) ? send(res, 200, { ok: true }) : send(res, 404, { error: "unknown orchestrator" });
     }
     if (path === "/api/messages/cursor" && method === "GET") return send(res, 200, { latestId: store.latestMessageId() });
     if (path === "/api/messages" && method === "GET") return this.listMessages(url, res, now);
@@ -166,13 +183,13 @@ export class RelayServer {
         return result === undefined ? send(res, 202, { pending: true }) : send(res, 200, result);
       }
     }
-    if (path === "/api/agents" && method === "GET") return send(res, 200, store.agents());
+    if (path === "/api/agents" && method === "GET") return send(res, 200, this.policy.visibleAgents(who));
     if (path === "/api/agents" && method === "POST") {
       const parsed = agentSchema.safeParse(body);
       if (!parsed.success) return invalid(res, parsed.error);
       const id = parsed.data.id ?? `agent-${now.toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
       const record = { ...parsed.data, id };
-      store.upsertAgent(id, record, now);
+      store.upsertAgent(id, record, now, this.policy.owner(who));
       return send(res, 201, record);
     }
     if ((m = path.match(/^\/api\/agents\/(.+)$/)) && method === "DELETE") {
@@ -186,14 +203,17 @@ export class RelayServer {
     if (!SAFE_ID.test(to)) return send(res, 400, { error: "for: expected an agent name" });
     const sinceId = Number(url.searchParams.get("sinceId") ?? 0) || 0;
     const unread = url.searchParams.get("unread") === "true";
+    // `limit` (an extension): a client that could not take a long answer asks for fewer.
+    const asked = Math.floor(Number(url.searchParams.get("limit") ?? MAX_MESSAGES));
+    const limit = asked >= 1 ? Math.min(asked, MAX_MESSAGES) : MAX_MESSAGES;
     if (to.startsWith("orchestrator-")) this.store.touchHost(to.slice("orchestrator-".length), now);
-    let messages = this.store.messagesFor(to, sinceId, unread);
+    let messages = this.store.messagesFor(to, sinceId, unread, limit);
     const wait = waitMs(url);
     if (messages.length === 0 && wait > 0) {
       await this.waitFor(this.messageWaiters, to, wait, res.req);
-      messages = this.store.messagesFor(to, sinceId, unread);
+      messages = this.store.messagesFor(to, sinceId, unread, limit);
     }
-    return send(res, 200, messages.map(wire));
+    return send(res, 200, withinBytes(messages.map(wire), MAX_ANSWER_BYTES));
   }
 
   private waitFor<K>(waiters: Map<K, Set<() => void>>, key: K, ms: number, req: IncomingMessage): Promise<void> {
@@ -226,37 +246,6 @@ export class RelayServer {
     };
   }
 
-  /**
-   * What a host token may not do: anything on behalf of another
-   * orchestrator. Undefined when the request is allowed.
-   */
-  private refuse(who: Identity, method: string, path: string, url: URL, body: unknown): string | undefined {
-    if (who.kind === "admin") return undefined;
-    const self = `orchestrator-${who.id}`;
-    const other = `this token acts only for orchestrator ${who.id}`;
-    let m: RegExpMatchArray | null;
-    if (path === "/api/orchestrators" && method === "POST") return (body as { id?: unknown })?.id === who.id ? undefined : other;
-    if ((m = path.match(/^\/api\/orchestrators\/([^/]+)\/(heartbeat|agents)$/))) return decodeURIComponent(m[1]!) === who.id ? undefined : other;
-    if (path === "/api/messages" && method === "GET") return url.searchParams.get("for") === self ? undefined : other;
-    if (path === "/api/messages" && method === "POST") {
-      const to = (body as { to?: unknown })?.to;
-      return typeof to === "string" && to.startsWith("orchestrator-") && to !== self ? other : undefined;
-    }
-    if ((m = path.match(/^\/api\/messages\/(\d+)(\/result)?$/))) {
-      const message = this.store.message(Number(m[1]));
-      if (message && message.to !== self) return other;
-      if (method === "PATCH" && (body as { readBy?: unknown })?.readBy !== self) return other;
-      return undefined;
-    }
-    if ((m = path.match(/^\/api\/agents\/(.+)$/)) && method === "DELETE") {
-      const hostname = this.store.host(who.id)?.registration.hostname;
-      const record = this.store.agents().find((a) => a.id === decodeURIComponent(m![1]!));
-      const tags = Array.isArray(record?.tags) ? (record!.tags as unknown[]) : [];
-      return record && !(typeof hostname === "string" && tags.includes(hostname)) ? `this token may only remove agent records of ${who.id}'s host` : undefined;
-    }
-    return undefined;
-  }
-
   private async readJson(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
     const limit = this.options.maxBodyBytes ?? 1024 * 1024;
     const chunks: Buffer[] = [];
@@ -284,6 +273,16 @@ const INVALID = Symbol("invalid body");
 
 function wire(message: MessageRow) {
   return { id: message.id, from: message.from, to: message.to, kind: message.kind, body: message.body, createdAt: message.createdAt, payload: message.payload, meta: message.meta };
+}
+
+/** The first messages whose JSON fits in `max` bytes; always at least one (a message alone is bounded by the body limit). */
+function withinBytes<T>(messages: T[], max: number): T[] {
+  let bytes = 2;
+  for (let i = 0; i < messages.length; i++) {
+    bytes += Buffer.byteLength(JSON.stringify(messages[i])) + 1;
+    if (bytes > max && i > 0) return messages.slice(0, i);
+  }
+  return messages;
 }
 
 function wakeAll<K>(waiters: Map<K, Set<() => void>>, key: K): void {

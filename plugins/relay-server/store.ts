@@ -53,8 +53,11 @@ export class RelayStore {
       CREATE TABLE IF NOT EXISTS results (
         message_id INTEGER PRIMARY KEY, result TEXT NOT NULL, created_at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS agents (
-        id TEXT PRIMARY KEY, record TEXT NOT NULL, updated_at INTEGER NOT NULL);
+        id TEXT PRIMARY KEY, record TEXT NOT NULL, updated_at INTEGER NOT NULL, owner TEXT);
     `);
+    // Databases from before records had owners: theirs stay the admin's.
+    const columns = this.db.prepare("PRAGMA table_info(agents)").all() as Array<{ name: string }>;
+    if (!columns.some((c) => c.name === "owner")) this.db.exec("ALTER TABLE agents ADD COLUMN owner TEXT");
     // Owner-only, the write-ahead log and shared memory files too (the folder is already).
     for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
     this.stmt = {
@@ -71,20 +74,24 @@ export class RelayStore {
       insertMessage: this.db.prepare(
         "INSERT INTO messages (to_agent, from_agent, kind, body, payload, meta, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
       ),
-      messagesFor: this.db.prepare("SELECT * FROM messages WHERE to_agent = ? AND id > ? ORDER BY id LIMIT 500"),
+      messagesFor: this.db.prepare("SELECT * FROM messages WHERE to_agent = ? AND id > ? ORDER BY id LIMIT ?"),
       unreadFor: this.db.prepare(
         `SELECT * FROM messages m WHERE m.to_agent = ? AND m.id > ?
-         AND NOT EXISTS (SELECT 1 FROM message_reads r WHERE r.message_id = m.id AND r.reader = ?) ORDER BY m.id LIMIT 500`,
+         AND NOT EXISTS (SELECT 1 FROM message_reads r WHERE r.message_id = m.id AND r.reader = ?) ORDER BY m.id LIMIT ?`,
       ),
       message: this.db.prepare("SELECT * FROM messages WHERE id = ?"),
       markRead: this.db.prepare("INSERT OR IGNORE INTO message_reads (message_id, reader, read_at) VALUES (?, ?, ?)"),
       // The first answer wins: a daemon that answers again after a crash changes nothing.
       setResult: this.db.prepare("INSERT OR IGNORE INTO results (message_id, result, created_at) VALUES (?, ?, ?)"),
       result: this.db.prepare("SELECT result FROM results WHERE message_id = ?"),
+      // A record the admin replaces keeps its owner.
       upsertAgent: this.db.prepare(
-        "INSERT INTO agents (id, record, updated_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at",
+        `INSERT INTO agents (id, record, updated_at, owner) VALUES (?, ?, ?, ?)
+         ON CONFLICT(id) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at, owner = COALESCE(excluded.owner, agents.owner)`,
       ),
       agents: this.db.prepare("SELECT record FROM agents ORDER BY id"),
+      agentsOf: this.db.prepare("SELECT record FROM agents WHERE owner = ? ORDER BY id"),
+      agentOwner: this.db.prepare("SELECT owner FROM agents WHERE id = ?"),
       deleteAgent: this.db.prepare("DELETE FROM agents WHERE id = ?"),
     };
   }
@@ -133,8 +140,9 @@ export class RelayStore {
     return { ...message, id: Number(info.lastInsertRowid) };
   }
 
-  messagesFor(to: string, sinceId: number, unreadOnly: boolean): MessageRow[] {
-    const rows = unreadOnly ? this.stmt.unreadFor.all(to, sinceId, to) : this.stmt.messagesFor.all(to, sinceId);
+  /** At most `limit` messages for `to` above `sinceId`, oldest first. */
+  messagesFor(to: string, sinceId: number, unreadOnly: boolean, limit = 500): MessageRow[] {
+    const rows = unreadOnly ? this.stmt.unreadFor.all(to, sinceId, to, limit) : this.stmt.messagesFor.all(to, sinceId, limit);
     return (rows as RawMessage[]).map(toMessage);
   }
 
@@ -156,12 +164,21 @@ export class RelayStore {
     return row ? JSON.parse(row.result) : undefined;
   }
 
-  upsertAgent(id: string, record: Record<string, unknown>, now: number): void {
-    this.stmt.upsertAgent.run(id, JSON.stringify(record), now);
+  /** Creates or replaces an agent record; `owner` is the host whose token created it (null: the admin). */
+  upsertAgent(id: string, record: Record<string, unknown>, now: number, owner: string | null = null): void {
+    this.stmt.upsertAgent.run(id, JSON.stringify(record), now, owner);
   }
 
-  agents(): Array<Record<string, unknown>> {
-    return (this.stmt.agents.all() as Array<{ record: string }>).map((r) => JSON.parse(r.record) as Record<string, unknown>);
+  /** Every agent record, or only those `owner` created. */
+  agents(owner?: string): Array<Record<string, unknown>> {
+    const rows = owner === undefined ? this.stmt.agents.all() : this.stmt.agentsOf.all(owner);
+    return (rows as Array<{ record: string }>).map((r) => JSON.parse(r.record) as Record<string, unknown>);
+  }
+
+  /** The host that owns a record: its id, null for the admin's, undefined when there is no such record. */
+  agentOwner(id: string): string | null | undefined {
+    const row = this.stmt.agentOwner.get(id) as { owner: string | null } | undefined;
+    return row ? row.owner : undefined;
   }
 
   deleteAgent(id: string): boolean {

@@ -128,7 +128,8 @@ export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
 
         onExit(listener) {
           mkdirSync(exitDir, { recursive: true, mode: 0o700 });
-          const watcher = watch(exitDir, () => listener());
+          // The wrapper touches a notice the daemon created ("change"); creating and removing notices ("rename") is ours.
+          const watcher = watch(exitDir, (event) => event === "change" && listener());
           watcher.on("error", (err) => ctx.logger.warn(`watching ${exitDir}: ${err.message}`));
           ctx.onClose(() => watcher.close());
         },

@@ -81,7 +81,9 @@ describe("what the CLI prints from a relay", () => {
     const ps = await cli(["ps", "--json", "--relay-url", url]);
     expect(ps.code).toBe(0);
     expect(ps.stdout).not.toMatch(ACTIVE);
-    expect(JSON.parse(ps.stdout)).toEqual(hosts.map((h) => ({ ...h, agents: h.agents })));
+    // the same records, less what is not a record at all
+    const records = hosts.map((h) => ({ ...h, agents: Array.isArray(h.agents) ? h.agents.filter((a) => typeof a === "object" && a !== null) : [] }));
+    expect(JSON.parse(ps.stdout)).toEqual(records);
   });
 
   it("a refusal and an error body from the relay reach stderr escaped", async () => {

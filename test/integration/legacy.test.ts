@@ -52,7 +52,8 @@ function start(cmd: string, args: string[], env: NodeJS.ProcessEnv) {
 
 describe.skipIf(!existsSync(SEED))("an unmodified 0.9.0 daemon against `agent-relay-orchestrator relay`", () => {
   it("registers, takes a spawn sent with our CLI, reports the agent, and stops it", async () => {
-    const env = home.env({ TMUX_TMPDIR: tmuxDir });
+    // The relay always has a token; 0.9.0 takes it from AGENT_RELAY_TOKEN.
+    const env = home.env({ TMUX_TMPDIR: tmuxDir, AGENT_RELAY_TOKEN: "legacy-test-token-0123456789" });
     const relay = start(process.execPath, [CLI, "relay", "--port", "0", "--data-dir", join(home.root, "relay")], env);
     const url = await waitFor("the relay URL", () => relay.output().match(/^relay (http:\/\/\S+)$/m)?.[1]);
     const daemonEnv = { ...env, AGENT_RELAY_URL: url, AGENT_RELAY_ORCHESTRATOR_ID: "legacy", AGENT_RELAY_ORCHESTRATOR_BASE_DIR: home.baseDir };

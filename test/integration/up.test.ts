@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CLI, TestHome } from "../support/env.js";
 import { TestTmux } from "../support/tmux.js";
@@ -86,7 +87,7 @@ describe("up: a relay and a daemon in one process, driven by the CLI", () => {
     expect(lines).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^OK    tmux: tmux 3\.\d+\S* \(socket -L arotest-/),
-        expect.stringMatching(/^OK    relay: http:\/\/127\.0\.0\.1:\d+ answers; no token is configured$/),
+        expect.stringMatching(/^OK    relay: http:\/\/127\.0\.0\.1:\d+ answers; it accepts the token$/),
         `OK    baseDir: ${home.baseDir}`,
         expect.stringMatching(/^OK    provider claude: claude: 2\.1\.197 \(Claude Code\)$/),
         expect.stringMatching(/^OK    provider codex: codex: codex-cli 0\.169\.0$/),
@@ -105,6 +106,42 @@ describe("up: a relay and a daemon in one process, driven by the CLI", () => {
     expect(bad.stdout).toContain(`FAIL  baseDir: ${home.root}/nowhere does not exist: create it, or set baseDir\n`);
     expect(bad.stdout).toContain('FAIL  provider claude: "claude" is not installed or not in PATH\n');
     if (process.getuid?.() === 0) expect(bad.stdout).toMatch(/^FAIL  claude as root: running as root: claude exits at once with --dangerously-skip-permissions unless IS_SANDBOX=1/m);
+  });
+
+  it("runs with a token of its own, kept owner-only, required of every request, and found by the CLI in a second terminal", async () => {
+    const file = up.tokenFile;
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(dirname(file)).mode & 0o777).toBe(0o700);
+    const token = readFileSync(file, "utf8").trim();
+    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(up.logs).toContainEqual(expect.stringContaining(`relay token in ${file} (owner-only`));
+    expect(up.logs.join("\n")).not.toContain(token);
+
+    // what a web page can send: no token, or text/plain; refused, and nothing starts
+    const spawn = JSON.stringify({ to: "orchestrator-box", kind: "control", payload: { orchestratorControl: { action: "spawn", provider: "claude", label: "pwned" } } });
+    const noToken = await fetch(`${up.url}/api/messages`, { method: "POST", headers: { "Content-Type": "application/json" }, body: spawn });
+    expect(noToken.status).toBe(401);
+    const textPlain = await fetch(`${up.url}/api/messages`, { method: "POST", headers: { "Content-Type": "text/plain", "X-Agent-Relay-Token": token }, body: spawn });
+    expect(textPlain.status).toBe(415);
+
+    // a second terminal: same HOME, no token anywhere in its env or flags
+    expect(up.env().AGENT_RELAY_TOKEN).toBeUndefined();
+    const ps = await up.cli(["ps"]);
+    expect(ps).toMatchObject({ code: 0, stderr: "" });
+    expect(ps.stdout).toMatch(/^box\s+online\s/m);
+    expect(tmux.sessions()).toEqual([]);
+
+    // started again, it keeps the same token
+    await up.stop();
+    up = await new TestUp(home, tmux, { AGENT_RELAY_ORCHESTRATOR_CONFIG: `${home.root}/orchestrator.config.json` }).start();
+    expect(readFileSync(file, "utf8").trim()).toBe(token);
+    expect((await up.cli(["ps"])).code).toBe(0);
+  });
+
+  it("refuses to start with a configured token that is too short, naming where it came from", async () => {
+    const short = await up.cli(["relay", "--port", "0"], { AGENT_RELAY_TOKEN: "too-short" });
+    expect(short).toMatchObject({ code: 2, stderr: expect.stringContaining("environment variable AGENT_RELAY_TOKEN: token: the relay needs a token of 16 characters or more") });
+    expect(short.stderr).not.toContain("too-short");
   });
 
   it("says clearly what is wrong, with a non-zero exit code", async () => {

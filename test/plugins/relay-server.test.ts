@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -108,10 +108,10 @@ describe("relay server: protocol v2", () => {
   });
 
   it("requires the token on every route when one is set, and refuses bad bodies", async () => {
-    const { call } = await relay({ token: "s3cret-token" });
+    const { call } = await relay({ token: "s3cret-token-0123456789" });
     expect((await call("GET", "/messages/cursor")).status).toBe(401);
-    expect((await call("GET", "/messages/cursor", undefined, { "X-Agent-Relay-Token": "s3cret-tokeN" })).status).toBe(401);
-    const auth = { "X-Agent-Relay-Token": "s3cret-token" };
+    expect((await call("GET", "/messages/cursor", undefined, { "X-Agent-Relay-Token": "s3cret-token-0123456789-N" })).status).toBe(401);
+    const auth = { "X-Agent-Relay-Token": "s3cret-token-0123456789" };
     expect((await call("GET", "/messages/cursor", undefined, auth)).status).toBe(200);
     expect((await call("POST", "/orchestrators", "{nope", auth)).status).toBe(400);
     expect((await call("POST", "/orchestrators", { id: "../etc" }, auth)).body.error).toBe("id: expected an orchestrator id");
@@ -165,14 +165,16 @@ describe("relay server: protocol v2", () => {
       return { child, exited };
     };
     const base = `http://127.0.0.1:${port}/api`;
+    // `relay` with no token configured makes its own, in the data dir
+    const token = () => readFileSync(join(dir, "token"), "utf8").trim();
     const call = async (method: string, path: string, body?: unknown) => {
-      const res = await fetch(`${base}${path}`, { method, headers: { "Content-Type": "application/json" }, ...(body ? { body: JSON.stringify(body) } : {}) });
+      const res = await fetch(`${base}${path}`, { method, headers: { "Content-Type": "application/json", "X-Agent-Relay-Token": token() }, ...(body ? { body: JSON.stringify(body) } : {}) });
       return (await res.json()) as any;
     };
     let relayProcess = start();
-    await waitFor("the relay", () => fetch(`${base}/health`).then((r) => r.ok), 10_000);
+    await waitFor("the relay", () => existsSync(join(dir, "token")) && fetch(`${base}/health`, { headers: { "X-Agent-Relay-Token": token() } }).then((r) => r.ok), 10_000);
     await call("POST", "/orchestrators", { id: "box", hostname: "box.local" });
-    await call("PATCH", "/orchestrators/box/agents", { agents: [{ tmuxSession: "ar-claude-a", label: "a" }] });
+    await call("PATCH", "/orchestrators/box/agents", { agents: [{ agentId: "", provider: "claude", tmuxSession: "ar-claude-a", cwd: "/p", label: "a", approvalMode: "guarded", startedAt: 1 }] });
     await call("POST", "/agents", { id: "agent-1", label: "a" });
     const done = await call("POST", "/messages", control("orchestrator-box", { action: "spawn", label: "done" }));
     const pending = await call("POST", "/messages", control("orchestrator-box", { action: "spawn", label: "pending" }));
@@ -182,7 +184,7 @@ describe("relay server: protocol v2", () => {
     await relayProcess.exited;
 
     relayProcess = start();
-    await waitFor("the relay again", () => fetch(`${base}/health`).then((r) => r.ok), 10_000);
+    await waitFor("the relay again", () => fetch(`${base}/health`, { headers: { "X-Agent-Relay-Token": token() } }).then((r) => r.ok), 10_000);
     try {
       const [host] = await call("GET", "/orchestrators");
       expect(host).toMatchObject({ id: "box", hostname: "box.local", agents: [{ tmuxSession: "ar-claude-a", label: "a" }] });

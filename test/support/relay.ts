@@ -23,6 +23,8 @@ export interface Fault {
   raw?: string;
   /** Never answer. */
   hang?: boolean;
+  /** Only this many times (then the fault is gone); every time when absent. */
+  times?: number;
 }
 
 export class TestRelay {
@@ -32,7 +34,7 @@ export class TestRelay {
   readonly messages: StoredMessage[] = [];
   readonly agents = new Map<string, Record<string, unknown>>();
   readonly acks: Array<{ id: number; by: string }> = [];
-  readonly requests: Array<{ method: string; path: string; token?: string; at: number }> = [];
+  readonly requests: Array<{ method: string; path: string; query: URLSearchParams; token?: string; at: number }> = [];
   readonly deletedAgents: string[] = [];
   faults: Array<{ match: RegExp; fault: Fault }> = [];
   /** Acks are answered 200 and forgotten: every message is delivered again. */
@@ -107,9 +109,10 @@ export class TestRelay {
     const path = url.pathname;
     const method = req.method ?? "GET";
     const token = req.headers["x-agent-relay-token"] as string | undefined;
-    this.requests.push({ method, path, at: Date.now(), ...(token !== undefined ? { token } : {}) });
+    this.requests.push({ method, path, query: url.searchParams, at: Date.now(), ...(token !== undefined ? { token } : {}) });
     const body = await readBody(req);
-    const fault = this.faults.find((f) => f.match.test(`${method} ${path}`))?.fault;
+    const fault = this.faults.find((f) => f.match.test(`${method} ${path}`) && f.fault.times !== 0)?.fault;
+    if (fault?.times !== undefined) fault.times--;
     if (fault?.hang) {
       this.hanging.add(res);
       return;
@@ -143,8 +146,11 @@ export class TestRelay {
       const to = url.searchParams.get("for") ?? "";
       const sinceId = Number(url.searchParams.get("sinceId") ?? 0);
       const unread = url.searchParams.get("unread") === "true";
+      // `limit`, as our relay takes it (a plain relay ignores it: no limit at all then)
+      const limit = Number(url.searchParams.get("limit") ?? Infinity);
       const list = this.messages
         .filter((m) => m.to === to && (this.replay || (m.id > sinceId && (!unread || !m.readBy.has(to)))))
+        .slice(0, limit >= 1 ? limit : undefined)
         .map(({ readBy: _r, to: _t, ...m }) => m);
       return json(res, 200, list);
     }

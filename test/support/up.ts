@@ -31,8 +31,14 @@ export class TestUp {
     });
   }
 
+  /** The token file `up` keeps when no token is configured. */
+  get tokenFile(): string {
+    return join(this.home.home, ".agent-relay", "relay", "token");
+  }
+
   async start(args: string[] = []): Promise<this> {
-    const child = spawn(process.execPath, [CLI, "up", "--port", "0", "--data-dir", join(this.home.root, "relay-data"), ...args], {
+    // The relay's data dir is the default one (under this test's HOME), where the CLI finds its token.
+    const child = spawn(process.execPath, [CLI, "up", "--port", "0", ...args], {
       cwd: this.home.root,
       env: this.env(),
       stdio: ["ignore", "pipe", "pipe"],

@@ -1,0 +1,77 @@
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { ConfigError } from "../../core/index.js";
+
+/** The shortest relay token accepted: a short one can be guessed. */
+export const MIN_TOKEN_LENGTH = 16;
+
+/** Where the relay keeps its state unless told otherwise: `~/.agent-relay/relay` (HOME honoured). */
+export function defaultRelayDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.HOME || homedir(), ".agent-relay", "relay");
+}
+
+/** The file that holds the token a relay generated for itself. */
+export function relayTokenFile(dataDir: string): string {
+  return join(dataDir, "token");
+}
+
+/**
+ * Makes sure the relay's data dir is the user's own and closed to others:
+ * created 0700; one owned by someone else is refused (its owner could read
+ * the token and the database, or swap them); one of ours that group or
+ * others may enter is tightened to 0700, with a warning.
+ */
+export function secureDataDir(dataDir: string, warn: (text: string) => void = () => undefined): void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const info = lstatSync(dataDir);
+  if (!info.isDirectory()) throw new ConfigError(`relay dataDir ${dataDir} is not a directory (a symbolic link is not taken)`);
+  const uid = process.getuid?.();
+  if (uid !== undefined && info.uid !== uid) {
+    throw new ConfigError(`relay dataDir ${dataDir} belongs to user ${info.uid}, not to you (${uid}): use a directory of your own`);
+  }
+  if ((info.mode & 0o077) !== 0) {
+    chmodSync(dataDir, 0o700);
+    warn(`relay dataDir ${dataDir} was open to others (mode ${(info.mode & 0o777).toString(8)}): tightened to 700`);
+  }
+}
+
+/**
+ * The token in `file`, if the file exists: it must be ours and owner-only
+ * (group or others could have read or written it otherwise).
+ */
+export function readRelayToken(file: string): string | undefined {
+  if (!existsSync(file)) return undefined;
+  const info = lstatSync(file);
+  const uid = process.getuid?.();
+  if (!info.isFile() || (uid !== undefined && info.uid !== uid) || (info.mode & 0o077) !== 0) {
+    throw new ConfigError(`relay token file ${file} must be a regular file of yours, readable by you only (chmod 600): refusing to use it`);
+  }
+  const token = readFileSync(file, "utf8").trim();
+  if (token.length < MIN_TOKEN_LENGTH) throw new ConfigError(`relay token file ${file}: the token is shorter than ${MIN_TOKEN_LENGTH} characters`);
+  return token;
+}
+
+/**
+ * The relay's own token when none is configured: read from `<dataDir>/token`,
+ * or generated (32 random bytes, base64url) and written there owner-only on
+ * first start. The data dir is secured first.
+ */
+export function ensureRelayToken(dataDir: string, warn?: (text: string) => void): { token: string; file: string; created: boolean } {
+  secureDataDir(dataDir, warn);
+  const file = relayTokenFile(dataDir);
+  const existing = readRelayToken(file);
+  if (existing) return { token: existing, file, created: false };
+  const token = randomBytes(32).toString("base64url");
+  // "wx": never through a file or link someone put there in the meantime.
+  writeFileSync(file, `${token}\n`, { mode: 0o600, flag: "wx" });
+  return { token, file, created: true };
+}
+
+/** Refuses a configured token that is too short, naming where it came from. */
+export function checkTokenLength(token: string, where: string): void {
+  if (token.length < MIN_TOKEN_LENGTH) {
+    throw new ConfigError(`${where}: token: the relay needs a token of ${MIN_TOKEN_LENGTH} characters or more (this one has ${token.length})`);
+  }
+}
