@@ -36,4 +36,5 @@ export {
 export { PROTOCOL_VERSION, VERSION } from "./version.js";
 export { escapeTerminal, isSecretName, safeJson, sanitizeTyped, UNSAFE_TEXT } from "./text.js";
 export { Secrets } from "./secrets.js";
+export { describeFsError, ensurePrivateDir } from "./private-dir.js";
 export type * from "./types.js";

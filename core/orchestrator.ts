@@ -112,7 +112,7 @@ export class Orchestrator {
    */
   async start(): Promise<void> {
     this.running = true;
-    if (this.provided.backend || this.transport) await ensurePrivateDir(this.config.stateDir, "stateDir", this.logger);
+    if (this.provided.backend || this.transport) ensurePrivateDir(this.config.stateDir, "stateDir", (text) => this.logger.warn(text));
     if (this.provided.backend) {
       const baseDir = await stat(this.config.baseDir).catch(() => undefined);
       if (!baseDir?.isDirectory()) {

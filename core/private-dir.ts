@@ -1,27 +1,27 @@
-import { chmod, mkdir, stat } from "node:fs/promises";
+import { chmodSync, mkdirSync, statSync } from "node:fs";
 import { ConfigError } from "./errors.js";
-import type { Logger } from "./logger.js";
 
 /**
  * Makes sure `dir` exists and is this user's alone. A directory that belongs
- * to someone else is refused (they could swap what the daemon reads and
- * writes there); one that others may read or write is tightened to 0700,
- * with a warning. `what` names it in messages (e.g. "stateDir").
+ * to someone else is refused (they could read or swap what the daemon keeps
+ * there); one that others may enter is tightened to 0700, with a warning.
+ * `what` names it in messages (e.g. "stateDir").
  */
-export async function ensurePrivateDir(dir: string, what: string, logger?: Logger): Promise<void> {
+export function ensurePrivateDir(dir: string, what: string, warn: (text: string) => void = () => undefined): void {
   try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (err) {
     throw new ConfigError(`${what} ${dir} cannot be created: ${describeFsError(err)}`, { cause: err });
   }
-  const info = await stat(dir);
+  const info = statSync(dir);
+  if (!info.isDirectory()) throw new ConfigError(`${what} ${dir} is not a directory`);
   const uid = process.getuid?.();
   if (uid !== undefined && info.uid !== uid) {
     throw new ConfigError(`${what} ${dir} belongs to uid ${info.uid}, not to this user (uid ${uid}): refusing to keep state there; choose a directory of your own`);
   }
   if ((info.mode & 0o077) !== 0) {
-    await chmod(dir, 0o700);
-    logger?.warn(`${what} ${dir} was open to others (mode ${(info.mode & 0o777).toString(8)}); made it owner-only (700)`);
+    chmodSync(dir, 0o700);
+    warn(`${what} ${dir} was open to others (mode ${(info.mode & 0o777).toString(8)}); made it owner-only (700)`);
   }
 }
 

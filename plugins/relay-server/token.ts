@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { ConfigError } from "../../core/index.js";
+import { ConfigError, ensurePrivateDir } from "../../core/index.js";
 
 /** The shortest relay token accepted: a short one can be guessed. */
 export const MIN_TOKEN_LENGTH = 16;
@@ -18,23 +18,12 @@ export function relayTokenFile(dataDir: string): string {
 }
 
 /**
- * Makes sure the relay's data dir is the user's own and closed to others:
- * created 0700; one owned by someone else is refused (its owner could read
- * the token and the database, or swap them); one of ours that group or
- * others may enter is tightened to 0700, with a warning.
+ * Makes sure the relay's data dir is the user's own and closed to others
+ * (see `ensurePrivateDir`): its owner could read the token and the database,
+ * or swap them.
  */
 export function secureDataDir(dataDir: string, warn: (text: string) => void = () => undefined): void {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const info = lstatSync(dataDir);
-  if (!info.isDirectory()) throw new ConfigError(`relay dataDir ${dataDir} is not a directory (a symbolic link is not taken)`);
-  const uid = process.getuid?.();
-  if (uid !== undefined && info.uid !== uid) {
-    throw new ConfigError(`relay dataDir ${dataDir} belongs to user ${info.uid}, not to you (${uid}): use a directory of your own`);
-  }
-  if ((info.mode & 0o077) !== 0) {
-    chmodSync(dataDir, 0o700);
-    warn(`relay dataDir ${dataDir} was open to others (mode ${(info.mode & 0o777).toString(8)}): tightened to 700`);
-  }
+  ensurePrivateDir(dataDir, "relay dataDir", warn);
 }
 
 /**

@@ -206,12 +206,12 @@ describe("relay: data dir", () => {
     const logger = { warn: (text: string) => warnings.push(text) } as unknown as ConstructorParameters<typeof RelayServer>[0]["logger"];
     servers.push(new RelayServer({ dataDir: open, logger }));
     expect(statSync(open).mode & 0o777).toBe(0o700);
-    expect(warnings).toEqual([expect.stringMatching(/was open to others \(mode 777\): tightened to 700/)]);
+    expect(warnings).toEqual([expect.stringMatching(/relay dataDir .* was open to others \(mode 777\); made it owner-only \(700\)/)]);
 
     if (process.getuid?.() !== 0) return; // only root can give a directory away
     const theirs = dataDir();
     mkdirSync(theirs, { recursive: true, mode: 0o700 });
     chownSync(theirs, 65534, 65534);
-    expect(() => new RelayServer({ dataDir: theirs })).toThrow(/belongs to user 65534, not to you/);
+    expect(() => new RelayServer({ dataDir: theirs })).toThrow(/relay dataDir .* belongs to uid 65534, not to this user/);
   });
 });
