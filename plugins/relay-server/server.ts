@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { z } from "zod";
-import type { Logger } from "../../core/index.js";
+import { Secrets, type Logger } from "../../core/index.js";
 import { RateLimiter, RelayAuth } from "./auth.js";
 import { browserRefusal } from "./guard.js";
 import { HostPolicy } from "./policy.js";
@@ -48,6 +48,7 @@ export class RelayServer {
   private readonly messageWaiters = new Map<string, Set<() => void>>();
   private readonly resultWaiters = new Map<number, Set<() => void>>();
   private readonly auth: RelayAuth;
+  private readonly tokens: Secrets;
   private readonly limiter: RateLimiter;
   /** Requests without a valid token have a small budget of their own: a flood of them starves no one else. */
   private readonly unauthLimiter: RateLimiter;
@@ -64,6 +65,8 @@ export class RelayServer {
       throw new Error(`refusing a relay token shorter than ${MIN_TOKEN_LENGTH} characters`);
     }
     this.auth = new RelayAuth(options.token, options.hostTokens);
+    // Whoever echoes a token (an old daemon, an agent's output in a report), the relay's tables never keep it.
+    this.tokens = new Secrets([options.token, ...Object.values(options.hostTokens ?? {})]);
     const rate = options.rateLimit ?? { perSecond: 1_000, burst: 2_000 };
     this.limiter = new RateLimiter(rate.perSecond, rate.burst);
     this.unauthLimiter = new RateLimiter(Math.min(rate.perSecond, 5), Math.min(rate.burst, 20));
@@ -129,7 +132,7 @@ export class RelayServer {
     if (path === "/api/orchestrators" && method === "POST") {
       const reg = registrationSchema.safeParse(body);
       if (!reg.success) return invalid(res, reg.error);
-      store.registerHost(reg.data.id, this.policy.registration(who, reg.data), now);
+      store.registerHost(reg.data.id, this.tokens.redactDeep(this.policy.registration(who, reg.data)), now);
       return send(res, 200, { ok: true, id: reg.data.id, extensions: RELAY_EXTENSIONS });
     }
     if (path === "/api/orchestrators" && method === "GET") return send(res, 200, this.policy.visibleHosts(who, store.hosts()).map((h) => this.describeHost(h, now)));
@@ -143,7 +146,7 @@ export class RelayServer {
     if ((m = path.match(/^\/api\/orchestrators\/([^/]+)\/agents$/)) && method === "PATCH") {
       const report = reportSchema.safeParse(body);
       if (!report.success) return invalid(res, report.error);
-      return store.setHostAgents(decodeURIComponent(m[1]!), report.data.agents, now) ? send(res, 200, { ok: true }) : send(res, 404, { error: "unknown orchestrator" });
+      return store.setHostAgents(decodeURIComponent(m[1]!), this.tokens.redactDeep(report.data.agents), now) ? send(res, 200, { ok: true }) : send(res, 404, { error: "unknown orchestrator" });
     }
     if (path === "/api/messages/cursor" && method === "GET") return send(res, 200, { latestId: store.latestMessageId() });
     if (path === "/api/messages" && method === "GET") return this.listMessages(url, res, now);
@@ -169,7 +172,7 @@ export class RelayServer {
         if (typeof body !== "object" || body === null || typeof (body as { ok?: unknown }).ok !== "boolean") {
           return send(res, 400, { error: "result: expected an object with a boolean ok" });
         }
-        store.setResult(id, body, now);
+        store.setResult(id, this.tokens.redactDeep(body), now);
         wakeAll(this.resultWaiters, id);
         return send(res, 200, { ok: true });
       }
@@ -189,7 +192,7 @@ export class RelayServer {
       if (!parsed.success) return invalid(res, parsed.error);
       const id = parsed.data.id ?? `agent-${now.toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
       const record = { ...parsed.data, id };
-      store.upsertAgent(id, record, now, this.policy.owner(who));
+      store.upsertAgent(id, this.tokens.redactDeep(record), now, this.policy.owner(who));
       return send(res, 201, record);
     }
     if ((m = path.match(/^\/api\/agents\/(.+)$/)) && method === "DELETE") {

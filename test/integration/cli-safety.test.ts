@@ -153,6 +153,17 @@ describe("config is found only where the user put it", () => {
     expect(config.id).not.toBe("planted");
   });
 
+  it("stops at a directory another user owns", async (ctx) => {
+    if (process.getuid?.() !== 0) ctx.skip(); // only root can give a folder away
+    const theirs = join(top, "theirs");
+    mkdirSync(join(theirs, "mine"), { recursive: true });
+    writeFileSync(join(theirs, "orchestrator.config.json"), JSON.stringify({ id: "planted" }));
+    chownSync(theirs, 65534, 65534);
+    const config = await resolveConfig({}, { cwd: join(theirs, "mine"), env: { HOME: join(top, "nohome") } });
+    expect(config.configFile).toBeUndefined();
+    expect(config.id).not.toBe("planted");
+  });
+
   it("takes package.json#orchestrator only from the directory it runs in", async () => {
     const userHome = join(top, "u");
     mkdirSync(join(userHome, "app", "sub"), { recursive: true });

@@ -54,7 +54,8 @@ describe("prompts are data, never options or keys", () => {
   it("gives claude a prompt that looks like an option as its prompt text", async () => {
     const { orchestrator } = await start({ claude: { skipPermissions: false } });
     await orchestrator.spawn({ label: "optlike", cwd: home.project, prompt: "--add-dir=/" });
-    await waitFor("claude to take the prompt", () => prompts().length > 0);
+    // the fake submits its argument prompt as it shows its ready screen: wait for that, not for a prompt that may never come
+    await waitFor("claude's ready screen", () => transcript().some((e) => e.event === "ready"));
     expect(prompts()).toEqual(["--add-dir=/"]);
     const startEvent = transcript().find((e) => e.event === "start")!;
     expect(startEvent.options).not.toContain("--add-dir");
@@ -139,8 +140,10 @@ describe("the agent's working directory and the state dir", () => {
     const { orchestrator } = await start();
     const victim = join(home.root, "victim.txt");
     writeFileSync(victim, "precious\n");
-    await orchestrator.spawn({ provider: "shell", label: "plant", prompt: JSON.stringify(["sleep", "1"]) });
     const notice = join(home.stateDir, "exits", "ar-shell-plant");
+    // the agent exits only once the symlink is in place (or after 30 s), whatever the machine's load
+    const waitForPlant = 'i=0; while [ ! -L "$0" ] && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i+1)); done';
+    await orchestrator.spawn({ provider: "shell", label: "plant", prompt: JSON.stringify(["/bin/sh", "-c", waitForPlant, notice]) });
     expect(statSync(notice).isFile()).toBe(true); // created by the daemon before the agent ran
     rmSync(notice);
     symlinkSync(victim, notice);

@@ -100,4 +100,8 @@ describe("env policy", () => {
     expect(spec.env.AWS_REGION).toBe("eu");
     for (const name of ["AWS_SECRET_ACCESS_KEY", "LD_PRELOAD", "GITHUB_TOKEN", "PATH"]) expect(spec.env).not.toHaveProperty(name);
   });
+
+  it("takes only exact names in fromControl: a wildcard is a config error, naming the key", async () => {
+    await expect(specFor({ envPolicy: { fromControl: ["TASK_*"] } }, { label: "a" })).rejects.toThrow(/fromControl.*expected an exact environment variable name \(no wildcards\)/);
+  });
 });

@@ -163,6 +163,19 @@ describe("relay: agent reports", () => {
     expect((await patch([{ ...good, pid: null, status: "ready", lastLines: ["ok"], somethingNew: { a: 1 } }])).status).toBe(200);
     expect(server.store.host("box")!.agents).toEqual([{ ...good, pid: null, status: "ready", lastLines: ["ok"], somethingNew: { a: 1 } }]);
   });
+
+  it("keeps no token in its tables, whoever echoes one (a report, an answer, a registration)", async () => {
+    const HOST_TOKEN = "host-token-abcdef0123456789";
+    const { call, server } = await relay({ token: TOKEN, hostTokens: { box: HOST_TOKEN } });
+    await call("POST", "/orchestrators", { id: "box", meta: { note: `admin ${TOKEN}` } }, admin);
+    await call("PATCH", "/orchestrators/box/agents", { agents: [{ ...good, detail: `printed ${TOKEN} and ${HOST_TOKEN}`, lastLines: [HOST_TOKEN] }] }, admin);
+    const { body: message } = await call("POST", "/messages", spawnControl, admin);
+    await call("POST", `/messages/${message.id}/result`, { ok: false, action: "spawn", code: "failed", error: `env had ${HOST_TOKEN}` }, admin);
+    const stored = JSON.stringify([server.store.hosts(), server.store.result(message.id)]);
+    expect(stored).toContain("printed *** and ***");
+    expect(stored).not.toContain(TOKEN);
+    expect(stored).not.toContain(HOST_TOKEN);
+  });
 });
 
 describe("ps and a malformed record already stored", () => {
