@@ -113,7 +113,7 @@ export class RelayServer {
       const reg = registrationSchema.safeParse(body);
       if (!reg.success) return invalid(res, reg.error);
       store.registerHost(reg.data.id, reg.data, now);
-      return send(res, 200, { ok: true, id: reg.data.id, extensions: RELAY_EXTENSIONS });
+      return send(res, 200, { ok: true, id: reg.data.id, extensions: RELAY_EXTENSIONS, epoch: store.epoch });
     }
     if (path === "/api/orchestrators" && method === "GET") return send(res, 200, store.hosts().map((h) => this.describeHost(h, now)));
     if ((m = path.match(/^\/api\/orchestrators\/([^/]+)$/)) && method === "GET") {
@@ -193,6 +193,7 @@ export class RelayServer {
       await this.waitFor(this.messageWaiters, to, wait, res.req);
       messages = this.store.messagesFor(to, sinceId, unread);
     }
+    res.setHeader("X-Relay-Epoch", this.store.epoch); // the daemon resets its journal when this changes
     return send(res, 200, messages.map(wire));
   }
 
