@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, rmSync } from "node:fs";
+import { request } from "node:http";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { RelayServer } from "../../plugins/relay-server/index.js";
@@ -26,13 +27,18 @@ afterEach(async () => {
   home.remove();
 });
 
-async function send(label: string): Promise<number> {
-  const res = await fetch(`${server!.url}/api/messages`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ to: "orchestrator-box", kind: "control", payload: { orchestratorControl: { action: "spawn", label } } }),
+/** Sends a spawn control on a fresh connection (the relay is restarted on the same port: no pooled socket may outlive it). */
+function send(label: string): Promise<number> {
+  const body = JSON.stringify({ to: "orchestrator-box", kind: "control", payload: { orchestratorControl: { action: "spawn", label } } });
+  return new Promise((resolve, reject) => {
+    const req = request(`${server!.url}/api/messages`, { method: "POST", agent: false, headers: { "Content-Type": "application/json" } }, (res) => {
+      let text = "";
+      res.on("data", (c: Buffer) => (text += c.toString()));
+      res.on("end", () => resolve((JSON.parse(text) as { id: number }).id));
+    });
+    req.on("error", reject);
+    req.end(body);
   });
-  return ((await res.json()) as { id: number }).id;
 }
 
 const startsOf = (label: string) =>
