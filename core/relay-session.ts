@@ -2,6 +2,7 @@ import { DEFAULT_PROVIDER, extractControl, sessionNameFor, spawnLabel } from "./
 import { ControlError, errorMessage } from "./errors.js";
 import { KeyedLock } from "./lock.js";
 import type { Journal } from "./journal.js";
+import { Outbox } from "./outbox.js";
 import { GIT_SHA, PROTOCOL_VERSION, VERSION } from "./version.js";
 import { RelayRequestError, type RelayTransport } from "./plugin.js";
 import type { Logger } from "./logger.js";
@@ -40,21 +41,17 @@ export class RelaySession {
   private interrupted = new Set<number>();
   /** After a journal was lost: messages up to this id may have had their effect already. */
   private lostUpTo = 0;
-  /** Answers of done messages the journal could not record: not acked, so the relay delivers them again. */
-  private readonly unjournalled = new Map<number, ControlResult | undefined>();
   private readonly inflight = new Map<number, Promise<void>>();
   /** The in-flight controls for every agent (key `*`). */
   private readonly forAll = new Map<number, Promise<void>>();
-  private readonly delivering = new Set<number>();
   private readonly order = new KeyedLock();
+  private readonly outbox: Outbox;
   /** Session names of spawns not yet done, and their labels. */
   private readonly spawning = new Map<string, string>();
   private loop?: Promise<void>;
   private wake?: () => void;
   private heartbeatTimer?: NodeJS.Timeout;
   private reporting?: Promise<void>;
-  private writeFailing = false;
-  private compactAt = 0;
   private reportAgain = false;
   private readonly startedAt = Date.now();
 
@@ -65,7 +62,9 @@ export class RelaySession {
     private readonly journal: Journal,
     /** The journal was found damaged and set aside: history is unknown. */
     private journalLost = false,
-  ) {}
+  ) {
+    this.outbox = new Outbox(journal, transport, logger);
+  }
 
   start(): void {
     this.running = true;
@@ -107,7 +106,7 @@ export class RelaySession {
           if (!this.running) break;
           if (this.enqueue(message)) fresh++;
         }
-        this.redeliver();
+        this.outbox.redeliver((id) => this.inflight.has(id));
         // A long-poll that came back at once with nothing new must not turn into a busy loop.
         const waited = this.transport.longPolling && (fresh > 0 || Date.now() - polledAt > 50);
         if (!waited) await this.sleep(this.transport.longPolling ? 100 : config.pollIntervalMs);
@@ -179,7 +178,7 @@ export class RelaySession {
     this.logger.warn(why);
     this.cursor = this.highestDone = this.highestSeen = 0;
     this.interrupted.clear();
-    this.unjournalled.clear();
+    this.outbox.clear();
     try {
       this.journal.reset();
       if (this.transport.epoch !== undefined) this.journal.setEpoch(this.transport.epoch);
@@ -224,7 +223,7 @@ export class RelaySession {
         return this.process(message);
       })
       // The ack is outside the agent's turn: a slow relay holds up no later control.
-      .then((handled) => (handled ? this.deliver(message.id, handled.result) : undefined))
+      .then((handled) => (handled ? this.outbox.deliver(message.id, handled.result) : undefined))
       .catch((err: unknown) => this.logger.warn(`message ${message.id}: ${errorMessage(err)}`))
       .finally(() => {
         this.inflight.delete(message.id);
@@ -270,7 +269,7 @@ export class RelaySession {
     const next = pending.length > 0 ? Math.min(this.highestDone, Math.min(...pending) - 1) : this.highestDone;
     if (next <= this.cursor) return;
     this.cursor = next;
-    this.write(() => this.journal.setCursor(this.cursor));
+    this.outbox.write(() => this.journal.setCursor(this.cursor));
   }
 
   /**
@@ -280,95 +279,15 @@ export class RelaySession {
    * answered and acknowledged again (the relay keeps the first answer).
    */
   private async process(message: RelayMessage): Promise<{ result: ControlResult | undefined } | undefined> {
-    const known = this.read(() => this.journal.entry(message.id));
+    const known = this.outbox.handled(message.id);
     if (known === null) return undefined; // the journal cannot be read: left unread for later
-    if (known?.state === "done" || this.unjournalled.has(message.id)) {
+    if (known) {
       this.logger.debug(`message ${message.id} was handled already; answering and acknowledging it again`);
-      return { result: (known?.result ?? this.unjournalled.get(message.id)) as ControlResult | undefined };
+      return known;
     }
     const result = await this.resultFor(message);
     if (result) this.log(message, result);
-    if (!this.write(() => this.journal.done(message.id, result))) {
-      // Never acked as if journalled: answered now, acked once the journal takes it.
-      this.unjournalled.set(message.id, result);
-      if (result) await this.transport.answer?.(message.id, result).catch(() => undefined);
-      return undefined;
-    }
-    return { result };
-  }
-
-  /**
-   * Sends a done message's answer, then its ack, each until the relay
-   * confirms it; the journal remembers what was confirmed, so a later poll
-   * or a restarted daemon sends the rest.
-   */
-  private async deliver(id: number, result: ControlResult | undefined, entry?: { answered: boolean; acked: boolean }): Promise<void> {
-    if (this.delivering.has(id)) return;
-    this.delivering.add(id);
-    try {
-      if (result && !entry?.answered) {
-        await this.transport.answer?.(id, result);
-        this.write(() => this.journal.answered(id));
-      }
-      await this.transport.ack(id);
-      this.write(() => this.journal.acked(id));
-    } catch (err) {
-      if (err instanceof RelayRequestError && err.status === 404) {
-        // The relay no longer has the message: nothing left to deliver.
-        this.write(() => (this.journal.answered(id), this.journal.acked(id)));
-        return;
-      }
-      this.logger.warn(`could not deliver the answer or ack of message ${id}: ${errorMessage(err)}; will try again`);
-    } finally {
-      this.delivering.delete(id);
-    }
-  }
-
-  /**
-   * After each poll: answers and acks the relay has not confirmed are sent
-   * again (a few at a time), and done messages the journal could not take are
-   * written again.
-   */
-  private redeliver(): void {
-    for (const [id, result] of [...this.unjournalled].slice(0, 20)) {
-      if (this.write(() => this.journal.done(id, result))) {
-        this.unjournalled.delete(id);
-        this.logger.info(`the journal takes writes again; message ${id} recorded`);
-      }
-    }
-    const pending = this.read(() => this.journal.undelivered()) ?? [];
-    for (const entry of pending.filter((e) => !this.inflight.has(e.id)).slice(0, 20)) {
-      void this.deliver(entry.id, entry.result as ControlResult | undefined, entry);
-    }
-    if (this.compactAt++ % 200 === 0) this.write(() => this.journal.compact());
-  }
-
-  /** A journal write; false (with an error in the log) when it failed. */
-  private write(fn: () => void): boolean {
-    try {
-      fn();
-      if (this.writeFailing) this.logger.info(`the journal ${this.journal.path} takes writes again`);
-      this.writeFailing = false;
-      return true;
-    } catch (err) {
-      if (!this.writeFailing) {
-        this.logger.error(
-          `cannot write the journal ${this.journal.path}: ${errorMessage(err)}; controls are answered with an error and not acknowledged until it can be written`,
-        );
-      }
-      this.writeFailing = true;
-      return false;
-    }
-  }
-
-  /** A journal read; null (with an error in the log) when it failed. */
-  private read<T>(fn: () => T): T | null {
-    try {
-      return fn();
-    } catch (err) {
-      this.logger.error(`cannot read the journal ${this.journal.path}: ${errorMessage(err)}`);
-      return null;
-    }
+    return (await this.outbox.recordDone(message.id, result)) ? { result } : undefined;
   }
 
   private async resultFor(message: RelayMessage): Promise<ControlResult | undefined> {
@@ -400,7 +319,7 @@ export class RelaySession {
       };
     }
     const replay = this.interrupted.has(message.id) || message.id <= this.lostUpTo;
-    if (!this.write(() => this.journal.started(message.id))) {
+    if (!this.outbox.write(() => this.journal.started(message.id))) {
       return { ok: false, action: control.action, code: "journal", error: `not run: the daemon cannot write its journal ${this.journal.path}` };
     }
     let result: ControlResult;
