@@ -1,5 +1,5 @@
 import Database from "better-sqlite3";
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, statSync } from "node:fs";
+import { accessSync, chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 /** Done messages kept (with their answers) once answered and acknowledged; older ones are compacted away. */
@@ -164,6 +164,9 @@ export class Journal {
   }
 
   private connect(): void {
+    // Owner-only: made so before SQLite opens it, whose write-ahead files take its mode.
+    closeSync(openSync(this.path, "a", 0o600));
+    for (const suffix of ["", "-wal", "-shm"]) if (existsSync(this.path + suffix)) chmodSync(this.path + suffix, 0o600);
     this.db = new Database(this.path);
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("synchronous = NORMAL");
