@@ -11,9 +11,10 @@ import { burst, ready } from "./scenarios/startup.js";
 import { exit, idle } from "./scenarios/hundred.js";
 import { help, relayRestart } from "./scenarios/resilience.js";
 import { scale } from "./scenarios/scale.js";
+import { backlog } from "./scenarios/backlog.js";
 import type { Row } from "./lib.js";
 
-const scenarios: Record<string, () => Promise<Row[]>> = { longPoll, polling, ready, burst, exit, relayRestart, idle, help, scale };
+const scenarios: Record<string, () => Promise<Row[]>> = { longPoll, polling, ready, burst, exit, relayRestart, idle, help, scale, backlog };
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("--"));
 const rows: Row[] = [];
 for (const [name, run] of Object.entries(scenarios)) {

@@ -10,6 +10,7 @@ import { Secrets } from "./secrets.js";
 import { ensurePrivateDir } from "./private-dir.js";
 import { DEFAULT_PROVIDER, resolveCwd, sessionNameFor } from "./control.js";
 import { AgentRegistry, agentFromSession } from "./registry.js";
+import { Journal } from "./journal.js";
 import { RelaySession } from "./relay-session.js";
 import { StartupWatcher, type StartupOutcome } from "./startup.js";
 import type { AgentProvider } from "./provider.js";
@@ -60,6 +61,11 @@ export class Orchestrator {
   private readonly startup: StartupWatcher;
   private relay?: RelaySession;
   private readonly exits: ExitWatcher;
+  /** The message journal (opened by `start`); also records whether typed prompts were delivered. */
+  journal?: Journal;
+  /** Start-ups being watched, by session: a spawn of a starting agent waits for its outcome. */
+  private readonly starting = new Map<string, Promise<StartupOutcome>>();
+  private journalLost = false;
   private running = false;
 
   private constructor(options: OrchestratorOptions) {
@@ -112,7 +118,10 @@ export class Orchestrator {
    */
   async start(): Promise<void> {
     this.running = true;
-    if (this.provided.backend || this.transport) ensurePrivateDir(this.config.stateDir, "stateDir", (text) => this.logger.warn(text));
+    if (this.provided.backend || this.transport) {
+      ensurePrivateDir(this.config.stateDir, "stateDir", (text) => this.logger.warn(text));
+      await this.openJournal();
+    }
     if (this.provided.backend) {
       const baseDir = await stat(this.config.baseDir).catch(() => undefined);
       if (!baseDir?.isDirectory()) {
@@ -122,11 +131,27 @@ export class Orchestrator {
       this.exits.start();
     }
     if (this.transport) {
-      this.relay = new RelaySession(this, this.transport, this.logger.withTag("relay"));
+      this.relay = new RelaySession(this, this.transport, this.logger.withTag("relay"), this.journal!, this.journalLost);
       this.relay.start();
     } else if (this.provided.backend) {
       this.logger.warn("no relay transport configured: agents run, but no controls arrive");
     }
+  }
+
+  /** Opens the message journal; a damaged one is kept aside, loudly. */
+  private async openJournal(): Promise<void> {
+    const journal = new Journal(this.config.stateDir, this.config.id);
+    const opened = journal.open(); // throws, naming the cause, when the state folder cannot hold it
+    this.journal = journal;
+    if (opened.corrupt) {
+      this.logger.error(
+        `the journal was damaged (${opened.corrupt.reason}) and is kept aside as ${opened.corrupt.keptAs}: ` +
+          "which messages were handled, their undelivered answers and typed-prompt records are lost; " +
+          "messages the relay has not marked read are handled again as possible replays",
+      );
+    }
+    if (opened.migrated) this.logger.info(`took over the state file ${opened.migrated} into ${journal.path}`);
+    this.journalLost = opened.corrupt !== undefined;
   }
 
   /**
@@ -139,6 +164,7 @@ export class Orchestrator {
     await this.exits.stop();
     if (options.stopAgents) await Promise.all(this.agents().map((agent) => this.stopAgent(agent, "shutdown")));
     await this.relay?.close();
+    this.journal?.close();
     for (const close of [...this.provided.closers].reverse()) {
       try {
         await close();
@@ -237,7 +263,10 @@ export class Orchestrator {
     sessionName: string,
   ): Promise<{ agent: ManagedAgent; existing: boolean; outcome?: Promise<StartupOutcome> }> {
     let current = this.registry.get(sessionName);
-    if (current && current.status !== "exited" && !request.replace) return { agent: current, existing: true };
+    if (current && current.status !== "exited" && !request.replace) {
+      const outcome = this.starting.get(sessionName);
+      return { agent: current, existing: true, ...(outcome ? { outcome } : {}) };
+    }
     const { cwd, realCwd } = await resolveCwd(this.config.baseDir, request.cwd);
     if (current && request.replace && current.status !== "exited") {
       await this.stopLocked(sessionName, "restart");
@@ -299,6 +328,9 @@ export class Orchestrator {
     }
     this.logger.info(`started ${agent.provider} agent ${sessionName} in ${agent.cwd}`);
     this.scheduleReport();
+    if (spec.prompt !== undefined && this.provided.providers.get(spec.provider)?.prompt?.delivery === "type") {
+      this.recordPrompt(sessionName, agent.startedAt, false);
+    }
     const outcome = this.watchStartup(agent, spec.prompt);
     try {
       await this.hooks.afterSpawn.promise({ ...agent });
@@ -330,9 +362,11 @@ export class Orchestrator {
       return Promise.resolve({ status: "ready", readyAt: agent.readyAt });
     }
     const timeoutMs = provider.startTimeoutMs ?? this.config.startTimeoutMs;
-    return this.startup.watch(agent.tmuxSession, provider, prompt, timeoutMs).then(async (outcome) => {
+    const watched = this.startup.watch(agent.tmuxSession, provider, prompt, timeoutMs).then(async (outcome) => {
+      if (this.starting.get(agent.tmuxSession) === watched) this.starting.delete(agent.tmuxSession);
       if (this.registry.get(agent.tmuxSession) !== agent || agent.status === "stopping") return outcome;
       if (outcome.status === "ready") {
+        if (prompt !== undefined && provider.prompt?.delivery === "type") this.recordPrompt(agent.tmuxSession, agent.startedAt, true);
         agent.status = "ready";
         agent.readyAt = outcome.readyAt;
         this.logger.info(`${agent.tmuxSession} is ready (${outcome.readyAt - agent.startedAt} ms)`);
@@ -351,6 +385,18 @@ export class Orchestrator {
       this.scheduleReport();
       return outcome;
     });
+    this.starting.set(agent.tmuxSession, watched);
+    return watched;
+  }
+
+  /** Journals whether the prompt of one start of a session was typed, so a crash in between does not lose it. */
+  private recordPrompt(session: string, startedAt: number, delivered: boolean): void {
+    try {
+      if (delivered) this.journal?.promptDelivered(session, startedAt);
+      else this.journal?.promptPending(session, startedAt);
+    } catch (err) {
+      this.logger.error(`could not record in the journal whether the prompt of ${session} was typed: ${errorMessage(err)}`);
+    }
   }
 
   private async stopLocked(sessionName: string, reason: StopReason): Promise<void> {
@@ -393,7 +439,10 @@ export class Orchestrator {
       }
       if (this.provided.providers.has(agent.provider)) {
         agent.status = "starting";
-        void this.watchStartup(agent, undefined); // never types a prompt twice
+        // A prompt is typed again only when the journal says this start never got it: never twice.
+        const undelivered = agent.prompt !== undefined && this.journal?.promptUndelivered(session.name, agent.startedAt) === true;
+        if (undelivered) this.logger.info(`${session.name}: its prompt was not typed before the daemon stopped; typing it once it is ready`);
+        void this.watchStartup(agent, undelivered ? agent.prompt : undefined);
       }
       count++;
     }

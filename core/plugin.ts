@@ -67,6 +67,17 @@ export interface RelayTransport {
    * the core then polls again at once instead of pausing `pollIntervalMs`.
    */
   readonly longPolling?: boolean;
+  /**
+   * The identity of the relay's message sequence (created with its storage),
+   * as announced by the last registration answer or poll; undefined for a
+   * relay that has none (plain protocol v2). A new epoch means the ids start over.
+   */
+  readonly epoch?: string;
+  /**
+   * The relay's clock minus this host's, in ms, measured from its last answer
+   * (its `Date` header); undefined until measured. Message ages use the relay's clock.
+   */
+  readonly clockOffsetMs?: number;
   /** Ends a `fetchMessages` that is waiting for messages (the daemon is stopping). */
   interrupt?(): void;
   /** Sends a control's answer to the relay, where the relay takes answers; otherwise does nothing. */

@@ -11,7 +11,7 @@ export function ensurePrivateDir(dir: string, what: string, warn: (text: string)
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (err) {
-    throw new ConfigError(`${what} ${dir} cannot be created: ${describeFsError(err)}`, { cause: err });
+    throw new ConfigError(`${what} ${dir} cannot be created: ${describeFsError(err)}; set ${what} to a folder this user can create and make writable`, { cause: err });
   }
   const info = statSync(dir);
   if (!info.isDirectory()) throw new ConfigError(`${what} ${dir} is not a directory`);
@@ -25,20 +25,18 @@ export function ensurePrivateDir(dir: string, what: string, warn: (text: string)
   }
 }
 
-/** A file-system error in words: the cause (permission, read-only, full disk) rather than only its code. */
+/** A file-system (or SQLite) error in words: the cause (permission, read-only, full disk) and its code. */
 export function describeFsError(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  switch (e?.code) {
-    case "EACCES":
-    case "EPERM":
-      return `permission denied (${e.path ?? "?"}): check its owner and mode`;
-    case "EROFS":
-      return `the file system is read-only (${e.path ?? "?"})`;
-    case "ENOSPC":
-      return `no space left on the device (${e.path ?? "?"})`;
-    case "ENOTDIR":
-      return `a part of the path is not a directory (${e.path ?? "?"})`;
-    default:
-      return e?.message ?? String(err);
-  }
+  const code = String((err as { code?: unknown })?.code ?? "error");
+  const why: Record<string, string> = {
+    EACCES: "permission denied",
+    EPERM: "operation not permitted",
+    EROFS: "the file system is read-only",
+    ENOTDIR: "a part of the path is not a directory",
+    ENOSPC: "the disk is full",
+    SQLITE_CANTOPEN: "the file cannot be opened",
+    SQLITE_READONLY: "the file is read-only",
+    SQLITE_FULL: "the disk is full",
+  };
+  return `${why[code] ?? (err as Error)?.message ?? String(err)} (${code})`;
 }

@@ -1,7 +1,8 @@
 import { DEFAULT_PROVIDER, extractControl, sessionNameFor, spawnLabel } from "./control.js";
 import { ControlError, errorMessage } from "./errors.js";
 import { KeyedLock } from "./lock.js";
-import { StateFile } from "./state.js";
+import type { Journal } from "./journal.js";
+import { Outbox } from "./outbox.js";
 import { GIT_SHA, PROTOCOL_VERSION, VERSION } from "./version.js";
 import { RelayRequestError, type RelayTransport } from "./plugin.js";
 import type { Logger } from "./logger.js";
@@ -15,10 +16,17 @@ const RETRIES = 3;
  * The daemon's side of the relay conversation: register (again, whenever the
  * relay forgets us), heartbeat, poll, dispatch, answer, acknowledge, report.
  *
- * Each message is journalled (started, then done) in the state file, so a
- * message the relay delivers twice (a lost ack, a replay, a daemon killed
- * between the effect and the ack) has its effect once. Messages for the same
- * agent run in the order they came; others run in parallel.
+ * Each message is journalled (started, then done with its answer) before
+ * it is acknowledged, so a message the relay delivers twice (a lost ack, a
+ * replay, a daemon killed between the effect and the ack) has its effect
+ * once, and an answer or ack the relay did not confirm is sent again until it
+ * does, across restarts. Messages for the same agent run in the order they
+ * came, a control for every agent after every earlier one and before every
+ * later one; others run in parallel.
+ *
+ * The journal belongs to one relay epoch: when the relay announces another
+ * one (its storage was lost, ids start over), the journal is reset. Ages are
+ * measured on the relay's clock.
  */
 export class RelaySession {
   private running = false;
@@ -29,16 +37,17 @@ export class RelaySession {
   private highestDone = 0;
   /** The newest message id taken up in this process. */
   private highestSeen = 0;
-  private readonly done = new Set<number>();
-  private readonly results = new Map<number, ControlResult>();
   /** Messages whose handling began before this process (it crashed meanwhile). */
   private interrupted = new Set<number>();
+  /** After a journal was lost: messages up to this id may have had their effect already. */
+  private lostUpTo = 0;
   private readonly inflight = new Map<number, Promise<void>>();
-  private readonly unacked = new Set<number>();
+  /** The in-flight controls for every agent (key `*`). */
+  private readonly forAll = new Map<number, Promise<void>>();
   private readonly order = new KeyedLock();
+  private readonly outbox: Outbox;
   /** Session names of spawns not yet done, and their labels. */
   private readonly spawning = new Map<string, string>();
-  private readonly state: StateFile;
   private loop?: Promise<void>;
   private wake?: () => void;
   private heartbeatTimer?: NodeJS.Timeout;
@@ -50,8 +59,11 @@ export class RelaySession {
     private readonly orchestrator: Orchestrator,
     private readonly transport: RelayTransport,
     private readonly logger: Logger,
+    private readonly journal: Journal,
+    /** The journal was found damaged and set aside: history is unknown. */
+    private journalLost = false,
   ) {
-    this.state = new StateFile(orchestrator.config.stateDir, orchestrator.config.id);
+    this.outbox = new Outbox(journal, transport, logger);
   }
 
   start(): void {
@@ -76,11 +88,8 @@ export class RelaySession {
   }
 
   private async run(): Promise<void> {
-    const saved = await this.state.load();
-    this.cursor = this.highestDone = saved.cursor;
-    for (const id of saved.done) this.done.add(id);
-    for (const [id, result] of Object.entries(saved.results)) this.results.set(Number(id), result as ControlResult);
-    this.interrupted = new Set(saved.started);
+    this.cursor = this.highestDone = this.journal.cursor;
+    this.interrupted = new Set(this.journal.entries().filter((e) => e.state === "started").map((e) => e.id));
     const { config } = this.orchestrator;
     while (this.running) {
       try {
@@ -88,12 +97,16 @@ export class RelaySession {
         const polledAt = Date.now();
         // Messages being handled are not asked for again (they stay unread until acknowledged).
         const messages = await this.transport.fetchMessages(Math.max(this.cursor, this.highestSeen));
+        if (this.epochChanged()) {
+          this.startOver(`the relay's message sequence changed (epoch ${this.transport.epoch}); its ids start over`);
+          continue;
+        }
         let fresh = 0;
         for (const message of [...messages].sort((a, b) => a.id - b.id)) {
           if (!this.running) break;
           if (this.enqueue(message)) fresh++;
         }
-        this.retryAcks();
+        this.outbox.redeliver((id) => this.inflight.has(id));
         // A long-poll that came back at once with nothing new must not turn into a busy loop.
         const waited = this.transport.longPolling && (fresh > 0 || Date.now() - polledAt > 50);
         if (!waited) await this.sleep(this.transport.longPolling ? 100 : config.pollIntervalMs);
@@ -133,13 +146,16 @@ export class RelaySession {
       },
     });
     const latest = await this.transport.latestMessageId().catch(() => undefined);
-    if (latest !== undefined && latest < this.cursor) {
-      this.logger.warn(`the relay's newest message id (${latest}) is below ours (${this.cursor}); it was reset, starting over`);
-      this.cursor = this.highestDone = this.highestSeen = 0;
-      this.done.clear();
-      this.results.clear();
-      this.interrupted.clear();
-      await this.state.reset().catch(() => undefined);
+    if (this.transport.epoch !== undefined) {
+      if (this.epochChanged()) this.startOver(`the relay's message sequence is new (epoch ${this.transport.epoch}, was ${this.journal.epoch}); it lost its data, starting over`);
+      this.journal.setEpoch(this.transport.epoch);
+    } else if (latest !== undefined && latest < this.cursor) {
+      // A plain relay has no epoch: a reset is seen only when its newest id is below our cursor.
+      this.startOver(`the relay's newest message id (${latest}) is below ours (${this.cursor}); it was reset, starting over`);
+    }
+    if (this.journalLost) {
+      this.journalLost = false;
+      this.lostUpTo = latest ?? Number.MAX_SAFE_INTEGER;
     }
     this.connected = true;
     this.needsRegister = false;
@@ -148,6 +164,27 @@ export class RelaySession {
     this.logger.info(`registered as ${config.id} (agent orchestrator-${config.id}) at ${config.relayUrl}; ${mode}`);
     this.scheduleHeartbeat();
     await this.reportNow();
+  }
+
+  /** True when the relay announces an epoch other than the one the journal belongs to. */
+  private epochChanged(): boolean {
+    const { epoch } = this.transport;
+    const known = this.journal.epoch;
+    return epoch !== undefined && known !== undefined && epoch !== known;
+  }
+
+  /** The relay's ids start over: so does the journal (in-flight messages finish, under their old ids). */
+  private startOver(why: string): void {
+    this.logger.warn(why);
+    this.cursor = this.highestDone = this.highestSeen = 0;
+    this.interrupted.clear();
+    this.outbox.clear();
+    try {
+      this.journal.reset();
+      if (this.transport.epoch !== undefined) this.journal.setEpoch(this.transport.epoch);
+    } catch (err) {
+      this.logger.error(`could not reset the journal ${this.journal.path}: ${errorMessage(err)}`);
+    }
   }
 
   private scheduleHeartbeat(): void {
@@ -178,22 +215,24 @@ export class RelaySession {
     if (!Number.isSafeInteger(message.id) || this.inflight.has(message.id)) return false;
     this.highestSeen = Math.max(this.highestSeen, message.id);
     const key = this.keyOf(message);
-    // A control for every agent waits for the controls that came before it.
-    const before = key === "*" ? [...this.inflight.values()] : [];
+    // A control for every agent waits for the controls that came before it; any later control waits for it.
+    const before = key === "*" ? [...this.inflight.values()] : [...this.forAll.values()];
     const task = this.order
       .run(key, async () => {
         await Promise.all(before);
         return this.process(message);
       })
       // The ack is outside the agent's turn: a slow relay holds up no later control.
-      .then((handled) => this.acknowledge(handled))
+      .then((handled) => (handled ? this.outbox.deliver(message.id, handled.result) : undefined))
       .catch((err: unknown) => this.logger.warn(`message ${message.id}: ${errorMessage(err)}`))
       .finally(() => {
         this.inflight.delete(message.id);
+        this.forAll.delete(message.id);
         if (this.inflight.size === 0) this.spawning.clear();
         void this.advanceCursor(message.id);
       });
     this.inflight.set(message.id, task);
+    if (key === "*") this.forAll.set(message.id, task);
     return true;
   }
 
@@ -230,54 +269,25 @@ export class RelaySession {
     const next = pending.length > 0 ? Math.min(this.highestDone, Math.min(...pending) - 1) : this.highestDone;
     if (next <= this.cursor) return;
     this.cursor = next;
-    await this.state.cursor(this.cursor).catch((err: unknown) => this.logger.warn(`could not save ${this.state.path}: ${errorMessage(err)}`));
+    this.outbox.write(() => this.journal.setCursor(this.cursor));
   }
 
   /**
-   * Handles one message at most once, records that (with its answer), then
-   * answers and acknowledges it. A message delivered again is only answered
-   * (the relay keeps the first answer) and acknowledged again.
+   * Handles one message at most once and records that (with its answer);
+   * resolves with the answer to deliver, or undefined when the message is
+   * left for the relay to deliver again. A message done already is only
+   * answered and acknowledged again (the relay keeps the first answer).
    */
-  private async process(message: RelayMessage): Promise<RelayMessage> {
-    let result: ControlResult | undefined;
-    if (!this.done.has(message.id)) {
-      result = await this.resultFor(message);
-      this.done.add(message.id);
-      if (result) this.results.set(message.id, result);
-      if (this.results.size > 1_000) this.results.delete(this.results.keys().next().value!);
-      await this.state.done(message.id, result).catch((err: unknown) => this.logger.warn(`could not save ${this.state.path}: ${errorMessage(err)}`));
-      if (result) this.log(message, result);
-    } else {
-      result = this.results.get(message.id);
+  private async process(message: RelayMessage): Promise<{ result: ControlResult | undefined } | undefined> {
+    const known = this.outbox.handled(message.id);
+    if (known === null) return undefined; // the journal cannot be read: left unread for later
+    if (known) {
       this.logger.debug(`message ${message.id} was handled already; answering and acknowledging it again`);
+      return known;
     }
-    if (result) {
-      await this.transport.answer?.(message.id, result).catch((err: unknown) => {
-        this.logger.warn(`could not send the answer to message ${message.id}: ${errorMessage(err)}`);
-      });
-    }
-    return message;
-  }
-
-  private async acknowledge(message: RelayMessage): Promise<void> {
-    try {
-      await this.transport.ack(message.id);
-      this.unacked.delete(message.id);
-    } catch (err) {
-      if (err instanceof RelayRequestError && err.status === 404) {
-        this.unacked.delete(message.id); // the relay no longer has it
-        return;
-      }
-      if (!this.unacked.has(message.id)) this.logger.warn(`could not acknowledge message ${message.id}: ${errorMessage(err)}; will try again`);
-      this.unacked.add(message.id);
-    }
-  }
-
-  /** Acks that failed are sent again, a few at a time, after each poll. */
-  private retryAcks(): void {
-    for (const id of [...this.unacked].slice(0, 20)) {
-      if (!this.inflight.has(id)) void this.acknowledge({ id });
-    }
+    const result = await this.resultFor(message);
+    if (result) this.log(message, result);
+    return (await this.outbox.recordDone(message.id, result)) ? { result } : undefined;
   }
 
   private async resultFor(message: RelayMessage): Promise<ControlResult | undefined> {
@@ -295,8 +305,11 @@ export class RelaySession {
       this.logger.debug(`message ${message.id} is not a control (kind ${String(message.kind)}); acknowledged`);
       return undefined;
     }
+    // The relay stamps createdAt on its clock: ages are measured on that clock too.
     const createdAt = toMillis(message.createdAt);
-    const age = Date.now() - createdAt;
+    const offset = this.transport.clockOffsetMs ?? 0;
+    const createdAtLocal = createdAt - offset;
+    const age = Date.now() - createdAtLocal;
     if (message.createdAt !== undefined && age > this.orchestrator.config.maxMessageAgeMs) {
       return {
         ok: false,
@@ -305,11 +318,13 @@ export class RelaySession {
         error: `control expired: sent ${Math.round(age / 1000)}s ago, limit ${Math.round(this.orchestrator.config.maxMessageAgeMs / 1000)}s`,
       };
     }
-    const replay = this.interrupted.has(message.id);
-    await this.state.started(message.id).catch(() => undefined);
+    const replay = this.interrupted.has(message.id) || message.id <= this.lostUpTo;
+    if (!this.outbox.write(() => this.journal.started(message.id))) {
+      return { ok: false, action: control.action, code: "journal", error: `not run: the daemon cannot write its journal ${this.journal.path}` };
+    }
     let result: ControlResult;
     for (let attempt = 0; ; attempt++) {
-      result = await this.orchestrator.dispatch(control, { messageId: message.id, createdAt, replay: replay || attempt > 0 });
+      result = await this.orchestrator.dispatch(control, { messageId: message.id, createdAt, createdAtLocal, replay: replay || attempt > 0 });
       if (result.ok || !result.retryable || attempt >= RETRIES || !this.running) break;
       const wait = 500 * 2 ** attempt;
       this.logger.info(`message ${message.id} (${control.action}) failed (${result.error}); trying again in ${wait} ms`);

@@ -190,8 +190,10 @@ export type ControlResult =
 export interface ControlRequest {
   messageId?: number;
   control: ControlPayload;
-  /** When the control was sent (epoch ms). */
+  /** When the control was sent (epoch ms), as the relay stamped it (its clock): stable across deliveries. */
   createdAt?: number;
+  /** `createdAt` on this host's clock (the relay's measured clock offset taken off): compare it with agents' `startedAt`. */
+  createdAtLocal?: number;
   /**
    * True when this control may have had its effect already: handling began
    * before a crash, or an earlier attempt failed. Handlers answer a replayed

@@ -20,7 +20,11 @@ export const CONTROLS_PLUGIN = "controls";
  * Delivered twice, a control has its effect once: a spawn without a label
  * gets one derived from the message (`<provider>-<requestedAt or sent time>`),
  * so a second delivery finds the agent the first one started; a replayed
- * restart or shutdown whose effect is already true is answered as done.
+ * restart or shutdown whose effect is already true is answered as done. A
+ * replay (handling began before a crash) acts only on what the first
+ * handling could have found: agents started after the control was sent are
+ * its own effect (a spawn with `replace`, a restart) or a later control's,
+ * and are left alone.
  */
 export function controlsPlugin() {
   return definePlugin({
@@ -33,10 +37,7 @@ export function controlsPlugin() {
           case "spawn":
             return spawn(api, request);
           case "restart":
-            return eachTarget(api, request, "restarted", async (agent) => {
-              if (request.replay && request.createdAt !== undefined && agent.startedAt >= request.createdAt) return agent;
-              return api.restart(agent);
-            });
+            return eachTarget(api, request, "restarted", async (agent) => (startedSince(request, agent) ? agent : api.restart(agent)));
           case "shutdown":
             return eachTarget(api, request, "stopped", async (agent) => {
               await api.stop(agent);
@@ -50,15 +51,25 @@ export function controlsPlugin() {
   });
 }
 
-async function spawn(api: OrchestratorApi, { control, createdAt }: ControlRequest): Promise<ControlResult> {
+/** On a replay: whether the agent started after the control was sent (so not before its first handling). */
+function startedSince({ replay, createdAt, createdAtLocal }: ControlRequest, agent: ManagedAgent): boolean {
+  const sent = createdAtLocal ?? createdAt;
+  return Boolean(replay) && sent !== undefined && agent.startedAt >= sent;
+}
+
+async function spawn(api: OrchestratorApi, request: ControlRequest): Promise<ControlResult> {
+  const { control, createdAt } = request;
   const label = spawnLabel(control, createdAt);
+  // A replayed replace whose agent started after the control was sent replaced it already.
+  const current = label !== undefined ? api.findAgents(label).find((a) => a.provider === (control.provider ?? DEFAULT_PROVIDER)) : undefined;
+  const replace = control.replace && !(current && current.status !== "exited" && startedSince(request, current));
   const { agent, existing } = await api.spawn({
     provider: control.provider ?? DEFAULT_PROVIDER,
     ...(label !== undefined ? { label } : {}),
     ...(control.cwd !== undefined ? { cwd: control.cwd } : {}),
     ...(control.approvalMode !== undefined ? { approvalMode: control.approvalMode } : {}),
     ...(control.prompt !== undefined ? { prompt: control.prompt } : {}),
-    ...(control.replace ? { replace: true } : {}),
+    ...(replace ? { replace: true } : {}),
     ...(control.restartPolicy !== undefined ? { meta: { restartPolicy: control.restartPolicy } } : {}),
     ...(control.env !== undefined ? { env: control.env } : {}),
   });
@@ -66,18 +77,22 @@ async function spawn(api: OrchestratorApi, { control, createdAt }: ControlReques
   return {
     ok: true,
     action: "spawn",
-    message: existing ? `${agent.tmuxSession} is already running (${agent.status})` : `spawned ${agent.tmuxSession}`,
+    message: existing && !startedSince(request, agent) ? `${agent.tmuxSession} is already running (${agent.status})` : `spawned ${agent.tmuxSession}`,
     agents: report,
   };
 }
 
 async function eachTarget(
   api: OrchestratorApi,
-  { control, replay }: ControlRequest,
+  request: ControlRequest,
   verb: string,
   act: (agent: ManagedAgent) => Promise<ManagedAgent>,
 ): Promise<ControlResult> {
-  const targets = control.agentId ? api.findAgents(control.agentId) : api.agents();
+  const { control, replay } = request;
+  // Replayed without a target, a shutdown leaves the agents spawned since it was sent.
+  const targets = control.agentId
+    ? api.findAgents(control.agentId)
+    : api.agents().filter((a) => control.action !== "shutdown" || !startedSince(request, a));
   if (control.agentId && targets.length === 0) {
     // A shutdown delivered again after it took effect finds nothing left to do.
     if (replay && control.action === "shutdown") {

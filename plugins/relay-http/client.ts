@@ -1,4 +1,4 @@
-import { Agent as HttpAgent, request as httpRequest } from "node:http";
+import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import {
   RelayRequestError,
@@ -49,6 +49,10 @@ export class RelayHttpClient implements RelayTransport {
   private waiting = new AbortController();
   /** How many messages a poll asks for: halved after a poll fails (an answer too big to take), doubled back after each that succeeds. */
   private pollLimit = POLL_LIMIT;
+  /** The relay's epoch, from its registration answer and each poll (our relay; plain relays have none). */
+  epoch?: string;
+  /** The relay's clock minus ours, from the `Date` header of its answers. */
+  clockOffsetMs?: number;
 
   constructor(private readonly options: RelayClientOptions) {
     this.base = new URL(`${options.relayUrl.replace(/\/+$/, "")}/api`);
@@ -72,14 +76,15 @@ export class RelayHttpClient implements RelayTransport {
     const res = await this.request("POST", "/orchestrators", registration);
     if (!res.ok) throw await failure("POST /orchestrators", res);
     // A plain relay may answer anything; only ours lists extensions.
-    let answer: { extensions?: unknown } | undefined;
+    let answer: { extensions?: unknown; epoch?: unknown } | undefined;
     try {
-      answer = JSON.parse(await res.text()) as { extensions?: unknown };
+      answer = JSON.parse(await res.text()) as { extensions?: unknown; epoch?: unknown };
     } catch {
       answer = undefined;
     }
     const extensions = Array.isArray(answer?.extensions) ? answer.extensions.filter((e): e is string => typeof e === "string") : [];
     this.extensions = new Set(extensions);
+    if (typeof answer?.epoch === "string" && answer.epoch) this.epoch = answer.epoch;
     this.onRegistered?.();
   }
 
@@ -106,7 +111,10 @@ export class RelayHttpClient implements RelayTransport {
     if (this.pollLimit < POLL_LIMIT) query.set("limit", String(this.pollLimit));
     let data: unknown;
     try {
-      data = await this.json("GET", `/messages?${query}`, undefined, { extraMs: wait, interruptible: wait > 0 });
+      const res = await this.request("GET", `/messages?${query}`, undefined, { extraMs: wait, interruptible: wait > 0 });
+      data = await parseJson("GET /messages", res);
+      const epoch = res.headers["x-relay-epoch"];
+      if (typeof epoch === "string" && epoch) this.epoch = epoch;
       if (!Array.isArray(data)) throw new RelayRequestError("GET /messages: expected an array of messages");
     } catch (err) {
       if (!(err instanceof RelayRequestError && /: interrupted$/.test(err.message))) this.pollLimit = Math.max(1, Math.floor(this.pollLimit / 2));
@@ -189,15 +197,7 @@ export class RelayHttpClient implements RelayTransport {
   }
 
   private async json(method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<unknown> {
-    const res = await this.request(method, path, body, options);
-    if (!res.ok) throw await failure(`${method} ${stripQuery(path)}`, res);
-    const text = await res.text();
-    if (text.trim() === "") return undefined;
-    try {
-      return JSON.parse(text);
-    } catch (err) {
-      throw new RelayRequestError(`${method} ${stripQuery(path)}: the relay answered with malformed JSON`, res.status, { cause: err });
-    }
+    return parseJson(`${method} ${stripQuery(path)}`, await this.request(method, path, body, options));
   }
 
   /**
@@ -232,24 +232,56 @@ export class RelayHttpClient implements RelayTransport {
           }
           chunks.push(chunk);
         });
-        res.on("end", () => resolve(new Answer(res.statusCode ?? 0, Buffer.concat(chunks).toString("utf8"))));
+        res.on("end", () => {
+          this.measureClock(res.headers.date);
+          resolve(new Answer(res.statusCode ?? 0, Buffer.concat(chunks).toString("utf8"), res.headers));
+        });
         res.on("error", fail);
       });
       req.on("error", fail);
       req.end(payload);
     });
   }
+
+  /**
+   * The relay's clock from its `Date` header (whole seconds, stamped when the
+   * answer was written). That header cannot tell less than a second or two, so
+   * a relay within 2 s of this host counts as in step (offset 0); a larger
+   * offset is taken to within a second, and moves only when it changes by
+   * more than that rounding, so one measure holds steady.
+   */
+  private measureClock(date: string | undefined): void {
+    const relayNow = date ? Date.parse(date) : NaN;
+    if (!Number.isFinite(relayNow)) return;
+    const measured = relayNow + 500 - Date.now();
+    const offset = Math.abs(measured) < CLOCK_TOLERANCE_MS ? 0 : measured;
+    if (this.clockOffsetMs === undefined || Math.abs(offset - this.clockOffsetMs) > 1_000) this.clockOffsetMs = offset;
+  }
+}
+
+async function parseJson(what: string, res: Answer): Promise<unknown> {
+  if (!res.ok) throw await failure(what, res);
+  const text = await res.text();
+  if (text.trim() === "") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new RelayRequestError(`${what}: the relay answered with malformed JSON`, res.status, { cause: err });
+  }
 }
 
 const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
 /** The most messages a poll asks for: what relays answer at most anyway. */
 const POLL_LIMIT = 500;
+/** A relay clock this close to ours is taken as ours: the `Date` header has whole seconds only. */
+const CLOCK_TOLERANCE_MS = 2_000;
 
 /** A relay's answer, read whole. */
 class Answer {
   constructor(
     readonly status: number,
     private readonly body: string,
+    readonly headers: IncomingHttpHeaders = {},
   ) {}
 
   get ok(): boolean {

@@ -133,7 +133,7 @@ export class RelayServer {
       const reg = registrationSchema.safeParse(body);
       if (!reg.success) return invalid(res, reg.error);
       store.registerHost(reg.data.id, this.tokens.redactDeep(this.policy.registration(who, reg.data)), now);
-      return send(res, 200, { ok: true, id: reg.data.id, extensions: RELAY_EXTENSIONS });
+      return send(res, 200, { ok: true, id: reg.data.id, extensions: RELAY_EXTENSIONS, epoch: store.epoch });
     }
     if (path === "/api/orchestrators" && method === "GET") return send(res, 200, this.policy.visibleHosts(who, store.hosts()).map((h) => this.describeHost(h, now)));
     if ((m = path.match(/^\/api\/orchestrators\/([^/]+)$/)) && method === "GET") {
@@ -216,6 +216,7 @@ export class RelayServer {
       await this.waitFor(this.messageWaiters, to, wait, res.req);
       messages = this.store.messagesFor(to, sinceId, unread, limit);
     }
+    res.setHeader("X-Relay-Epoch", this.store.epoch); // the daemon resets its journal when this changes
     return send(res, 200, withinBytes(messages.map(wire), MAX_ANSWER_BYTES));
   }
 

@@ -1,4 +1,5 @@
 import Database from "better-sqlite3";
+import { randomUUID } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 
@@ -30,6 +31,8 @@ export interface MessageRow {
 export class RelayStore {
   private readonly db: Database.Database;
   private readonly stmt;
+  /** The identity of this database's message sequence, created with it: a wiped relay gets a new one. */
+  readonly epoch: string;
 
   constructor(dataDir: string) {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -54,10 +57,14 @@ export class RelayStore {
         message_id INTEGER PRIMARY KEY, result TEXT NOT NULL, created_at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS agents (
         id TEXT PRIMARY KEY, record TEXT NOT NULL, updated_at INTEGER NOT NULL, owner TEXT);
+      CREATE TABLE IF NOT EXISTS relay_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     `);
     // Databases from before records had owners: theirs stay the admin's.
     const columns = this.db.prepare("PRAGMA table_info(agents)").all() as Array<{ name: string }>;
     if (!columns.some((c) => c.name === "owner")) this.db.exec("ALTER TABLE agents ADD COLUMN owner TEXT");
+    // The identity of this database's message sequence: a wiped relay starts a new one.
+    this.db.prepare("INSERT OR IGNORE INTO relay_meta (key, value) VALUES ('epoch', ?)").run(randomUUID());
+    this.epoch = (this.db.prepare("SELECT value FROM relay_meta WHERE key = 'epoch'").get() as { value: string }).value;
     // Owner-only, the write-ahead log and shared memory files too (the folder is already).
     for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
     this.stmt = {

@@ -46,12 +46,31 @@ export class TestRelay {
   readonly answerCounts = new Map<number, number>();
   /** When the first answer to each control arrived. */
   readonly answeredAt = new Map<number, number>();
+  /** Announced like our relay does (registration answer, `X-Relay-Epoch` on polls) when set. */
+  epoch?: string;
+  /** This relay's clock runs this many ms off the host's: in createdAt and the `Date` header. */
+  clockOffsetMs = 0;
   private nextId = 1;
   private server?: Server;
   private readonly hanging = new Set<ServerResponse>();
   url = "";
 
   constructor(readonly options: { token?: string; extensions?: boolean } = {}) {}
+
+  /** This relay's clock. */
+  now(): number {
+    return Date.now() + this.clockOffsetMs;
+  }
+
+  /** Loses every message, answer and ack, as a relay whose database was wiped: ids start at 1 again. */
+  wipe(): void {
+    this.messages.length = 0;
+    this.results.clear();
+    this.answerCounts.clear();
+    this.answeredAt.clear();
+    this.acks.length = 0;
+    this.nextId = 1;
+  }
 
   async start(port = 0): Promise<this> {
     this.server = createServer((req, res) => void this.handle(req, res));
@@ -82,7 +101,7 @@ export class TestRelay {
       to: `orchestrator-${orchestratorId}`,
       kind: "control",
       body: "",
-      createdAt: options.createdAt ?? Date.now(),
+      createdAt: options.createdAt ?? this.now(),
       payload: options.legacyMeta ? {} : { orchestratorControl: control },
       meta: options.legacyMeta ? { orchestratorControl: control } : {},
       readBy: new Set(),
@@ -117,6 +136,7 @@ export class TestRelay {
       this.hanging.add(res);
       return;
     }
+    if (this.clockOffsetMs !== 0) res.setHeader("Date", new Date(this.now()).toUTCString());
     if (fault?.raw !== undefined) return send(res, fault.status ?? 200, fault.raw);
     if (fault?.status) return send(res, fault.status, JSON.stringify({ error: "injected" }));
     if (this.options.token && token !== this.options.token) return send(res, 401, JSON.stringify({ error: "unauthorized" }));
@@ -125,7 +145,8 @@ export class TestRelay {
     if (method === "POST" && path === "/api/orchestrators") {
       const data = JSON.parse(body || "{}") as Record<string, unknown>;
       this.orchestrators.set(String(data.id), data);
-      return json(res, 200, this.options.extensions ? { ok: true, extensions: ["control-results"] } : { ok: true });
+      const epoch = this.epoch !== undefined ? { epoch: this.epoch } : {};
+      return json(res, 200, this.options.extensions ? { ok: true, extensions: ["control-results"], ...epoch } : { ok: true, ...epoch });
     }
     if (method === "GET" && path === "/api/messages/cursor") {
       return json(res, 200, { latestId: this.messages.at(-1)?.id ?? 0 });
@@ -152,6 +173,7 @@ export class TestRelay {
         .filter((m) => m.to === to && (this.replay || (m.id > sinceId && (!unread || !m.readBy.has(to)))))
         .slice(0, limit >= 1 ? limit : undefined)
         .map(({ readBy: _r, to: _t, ...m }) => m);
+      if (this.epoch !== undefined) res.setHeader("X-Relay-Epoch", this.epoch);
       return json(res, 200, list);
     }
     if (method === "PATCH" && (match = path.match(/^\/api\/messages\/(\d+)$/))) {
