@@ -251,7 +251,7 @@ export class Orchestrator {
     if (spec.sessionName !== sessionName) {
       throw new ControlError("failed", "a beforeSpawn plugin changed the session name; that is not allowed");
     }
-    if (current) await this.backend.stop(sessionName).catch(() => undefined); // the exited one's leftovers
+    if (current) await this.endSession(sessionName); // the exited one's session and any process it left
     const agent: ManagedAgent = {
       agentId: "",
       provider: spec.provider,
@@ -344,9 +344,10 @@ export class Orchestrator {
     this.startup.forget(sessionName, { status: "exited", detail: "was stopped during start-up", lastLines: [] });
     try {
       if (wasAlive) await stopGracefully(this.backend, sessionName, this.provided.providers.get(agent.provider)?.stop, this.logger);
-      await this.backend.stop(sessionName); // an exited agent's dead session goes too
+      await this.endSession(sessionName); // an exited agent's dead session (and any process it left) goes too
     } catch (err) {
       agent.status = previous;
+      if (err instanceof ControlError) throw err;
       throw new ControlError("failed", `could not stop ${sessionName}: ${errorMessage(err)}`, { cause: err, retryable: true });
     }
     this.registry.delete(sessionName);
@@ -357,6 +358,18 @@ export class Orchestrator {
       this.logger.warn(errorMessage(err));
     }
     this.scheduleReport();
+  }
+
+  /**
+   * Ends a session and every process of its agent; throws, naming them, when
+   * any is still alive after that (so a restart never runs two copies).
+   */
+  private async endSession(sessionName: string): Promise<void> {
+    const leftovers = (await this.backend.stop(sessionName))?.leftovers ?? [];
+    if (leftovers.length === 0) return;
+    const list = leftovers.map((p) => `${p.pid} (${p.name})`).join(", ");
+    this.logger.error(`${sessionName}: ${leftovers.length} process(es) still alive after SIGKILL: ${list}`);
+    throw new ControlError("failed", `could not stop all of ${sessionName}: still alive after SIGKILL: ${list}`);
   }
 
   /** Takes over the sessions this orchestrator started before it restarted, and checks each one's screen again. */

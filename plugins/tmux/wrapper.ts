@@ -15,11 +15,14 @@ export const ENV_WRAPPER =
  * Stage 2: exports the agent's environment from the env file (one NAME=value
  * a line), deletes the file, runs the agent's argv, records its exit status
  * in the pane option `@ar_exit`, and touches the exit-notice file the daemon
- * watches (so an exit is seen at once, not at the next look). Arguments: env
- * file, tmux binary, exit-notice file, then the agent's argv.
+ * watches (so an exit is seen at once, not at the next look). First it joins
+ * the agent's own cgroup, when there is one, so that every process it starts
+ * is in it. Arguments: env file, tmux binary, exit-notice file, the cgroup's
+ * `cgroup.procs` file (or ""), then the agent's argv.
  */
 export const AGENT_WRAPPER = [
-  'f=$1; t=$2; n=$3; shift 3',
+  'f=$1; t=$2; n=$3; g=$4; shift 4',
+  '[ -z "$g" ] || { echo $$ > "$g"; } 2>/dev/null',
   'while IFS= read -r l || [ -n "$l" ]; do export "$l" || exit 126; done < "$f"',
   'rm -f "$f"',
   '"$@"',
