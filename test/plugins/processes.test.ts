@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { definePlugin, type AgentBackend } from "../../core/index.js";
 import { FAKE_BIN, TestHome } from "../support/env.js";
 import { createTestOrchestrator } from "../support/orchestrator.js";
 import { killProcessesWith, processesWith } from "../support/procs.js";
@@ -100,5 +101,49 @@ describe("stopping an agent stops all of it", () => {
     expect(tagged().length).toBeGreaterThan(0); // the orphan lives on
     await orchestrator.stopAgent(orchestrator.agents()[0]!);
     expect(tagged()).toEqual([]);
+  });
+
+  it("a process that outlives SIGKILL is reported: stop fails naming it, and restart does not start a second copy", async () => {
+    const starts: string[] = [];
+    const sessions = new Set<string>();
+    // A backend whose agents leave a process that cannot be killed (as one stuck in the kernel would).
+    const stubbornBackend = definePlugin({
+      name: "stubborn-backend",
+      role: "backend",
+      apply(ctx) {
+        const backend: AgentBackend = {
+          async start(spec) {
+            starts.push(spec.sessionName);
+            sessions.add(spec.sessionName);
+            return { pid: 4242 };
+          },
+          async list() {
+            return [...sessions].map((name) => ({ name, dead: false }));
+          },
+          async stop() {
+            return { leftovers: [{ pid: 4243, name: "unkillable" }] };
+          },
+          async capture() {
+            return [];
+          },
+          async screens(names) {
+            return new Map(names.map((name) => [name, { lines: [], dead: false }]));
+          },
+          async sendKeys() {},
+        };
+        ctx.provideBackend(backend);
+      },
+    });
+    const { orchestrator, logs } = await createTestOrchestrator(
+      home,
+      { providers: ["shell"], plugins: [shellProvider] },
+      { builtins: [stubbornBackend] },
+    );
+    running.push(orchestrator);
+    const { agent } = await orchestrator.spawn({ provider: "shell", label: "stuck" });
+    await expect(orchestrator.restart(agent)).rejects.toThrow(/could not stop all of ar-shell-stuck: still alive after SIGKILL: 4243 \(unkillable\)/);
+    expect(starts).toEqual(["ar-shell-stuck"]);
+    await expect(orchestrator.stopAgent(agent)).rejects.toThrow(/4243 \(unkillable\)/);
+    expect(logs.some((l) => /ar-shell-stuck: 1 process\(es\) still alive after SIGKILL: 4243 \(unkillable\)/.test(l))).toBe(true);
   });
 });
