@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
 import { createHooks, scopeHooks, type OrchestratorHooks, type StopReason } from "./hooks.js";
 import { ControlError, PluginError, errorMessage, failureAnswer } from "./errors.js";
@@ -5,6 +6,7 @@ import { ExitWatcher } from "./exit-watcher.js";
 import { Provisions } from "./provisions.js";
 import { stopGracefully } from "./stop.js";
 import { KeyedLock } from "./lock.js";
+import { DaemonLock } from "./lock-file.js";
 import { createLogger, type Logger } from "./logger.js";
 import { DEFAULT_PROVIDER, resolveCwd, sessionNameFor } from "./control.js";
 import { AgentRegistry, agentFromSession } from "./registry.js";
@@ -53,9 +55,18 @@ export class Orchestrator {
   private relay?: RelaySession;
   private readonly exits: ExitWatcher;
   private running = false;
+  /** This process's run of the daemon, told to the relay so that it can refuse a second live one with the same id. */
+  readonly instanceId = randomUUID();
+  /** Held while a daemon (a core with a transport) runs: one per id and state folder. */
+  readonly lock: DaemonLock;
+  /** Settles when the daemon cannot go on (another instance owns its id at the relay); the CLI exits on it. */
+  readonly failed: Promise<Error>;
+  private failWith!: (err: Error) => void;
 
   private constructor(options: OrchestratorOptions) {
     this.config = options.config;
+    this.lock = new DaemonLock(options.config.stateDir, options.config.id, this.instanceId);
+    this.failed = new Promise((resolve) => (this.failWith = resolve));
     this.logger =
       options.logger ??
       createLogger({ level: options.config.logLevel, secrets: () => (options.config.token ? [options.config.token] : []) });
@@ -103,6 +114,7 @@ export class Orchestrator {
    * provided), then the relay session (when a transport is provided).
    */
   async start(): Promise<void> {
+    if (this.transport) this.lock.acquire(); // before anything is touched: a second daemon leaves at once
     this.running = true;
     if (this.provided.backend) {
       const baseDir = await stat(this.config.baseDir).catch(() => undefined);
@@ -137,6 +149,13 @@ export class Orchestrator {
         this.logger.warn(`close handler failed: ${errorMessage(err)}`);
       }
     }
+    this.lock.release();
+  }
+
+  /** Ends the daemon for a reason it cannot recover from: `failed` settles with `err`. */
+  fail(err: Error): void {
+    this.logger.error(err.message);
+    this.failWith(err);
   }
 
   agents(): ManagedAgent[] {
