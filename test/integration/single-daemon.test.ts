@@ -1,11 +1,13 @@
+import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { RelayServer } from "../../plugins/relay-server/index.js";
 import { TestDaemon } from "../support/daemon.js";
-import { TestHome } from "../support/env.js";
+import { CLI, TestHome } from "../support/env.js";
 import { TestRelay } from "../support/relay.js";
 import { TestTmux } from "../support/tmux.js";
+import { TestUp } from "../support/up.js";
 import { waitFor } from "../support/wait.js";
 
 // One daemon per id: a second one on the same host (same state folder) leaves
@@ -16,6 +18,7 @@ let home: TestHome;
 let tmux: TestTmux;
 const daemons: TestDaemon[] = [];
 const servers: RelayServer[] = [];
+const ups: TestUp[] = [];
 
 beforeEach(() => {
   home = new TestHome();
@@ -24,6 +27,7 @@ beforeEach(() => {
 afterEach(async () => {
   for (const d of daemons.splice(0)) await d.terminate("SIGKILL");
   for (const s of servers.splice(0)) await s.close();
+  for (const u of ups.splice(0)) await u.stop();
   tmux.kill();
   home.remove();
 });
@@ -93,5 +97,18 @@ describe("one daemon per id", () => {
     expect(await second.terminate()).toBe(0);
     const third = daemon(relay.url);
     await third.waitForLog(/registered as box/);
+  });
+
+  it("`up` takes the same lock: a second `up` with the same id and state folder exits at once naming the first", async () => {
+    const first = await new TestUp(home, tmux).start();
+    ups.push(first);
+    const firstPid = (JSON.parse(readFileSync(join(home.stateDir, "box.lock"), "utf8")) as { pid: number }).pid;
+    const second = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(process.execPath, [CLI, "up", "--port", "0", "--data-dir", join(home.root, "relay-data-2")], { cwd: home.root, env: first.env(), timeout: 20_000 }, (err, _stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === "number" ? err.code : null) : 0, stderr }),
+      );
+    });
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(new RegExp(`another daemon with id "box" is running on this host \\(pid ${firstPid}; lock `));
   });
 });
