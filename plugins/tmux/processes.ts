@@ -113,7 +113,13 @@ function signal(found: LeftoverProcess[], name: NodeJS.Signals): void {
  * v1 `pids` hierarchy) when the host lets us; undefined where it does not
  * (then the process group and the marker are all there is, which is enough).
  */
+let saidNoCgroup = false;
 export function makeCgroup(name: string, logger: Logger): string | undefined {
+  const without = (why: string) => {
+    if (!saidNoCgroup) logger.debug(`${why}: agents are tracked by process group and env marker only`);
+    saidNoCgroup = true;
+    return undefined;
+  };
   let base: string | undefined;
   try {
     const lines = readFileSync("/proc/self/cgroup", "utf8").split("\n");
@@ -125,17 +131,13 @@ export function makeCgroup(name: string, logger: Logger): string | undefined {
   } catch {
     base = undefined;
   }
-  if (!base) {
-    logger.debug("no cgroup hierarchy found: agents are tracked by process group and env marker only");
-    return undefined;
-  }
+  if (!base) return without("no cgroup hierarchy found");
   const dir = join(base, name);
   try {
     mkdirSync(dir);
     return dir;
   } catch (err) {
-    logger.debug(`cannot make a cgroup in ${base} (${(err as NodeJS.ErrnoException).code}): agents are tracked by process group and env marker only`);
-    return undefined;
+    return without(`cannot make a cgroup in ${base} (${(err as NodeJS.ErrnoException).code})`);
   }
 }
 
