@@ -222,14 +222,14 @@ export class RelayServer {
    * the old one has been silent for the window. Undefined when accepted.
    */
   private secondInstance(registration: { id: string; meta?: unknown }, now: number): string | undefined {
-    const instanceOf = (meta: unknown, key: string) => (typeof meta === "object" && meta !== null ? (meta as Record<string, unknown>)[key] : undefined);
-    const incoming = instanceOf(registration.meta, "instanceId");
+    const field = (meta: unknown, key: string) => (typeof meta === "object" && meta !== null ? (meta as Record<string, unknown>)[key] : undefined);
+    const incoming = field(registration.meta, "instanceId");
     const host = this.store.host(registration.id);
-    const current = instanceOf(host?.registration.meta, "instanceId");
+    const current = field(host?.registration.meta, "instanceId");
     if (!host || typeof incoming !== "string" || typeof current !== "string" || incoming === current) return undefined;
-    if (instanceOf(registration.meta, "previousInstanceId") === current) return undefined;
+    if (field(registration.meta, "previousInstanceId") === current) return undefined;
     if (now - host.lastSeen >= (this.options.offlineAfterMs ?? 90_000)) return undefined;
-    const pid = instanceOf(host.registration.meta, "pid");
+    const pid = field(host.registration.meta, "pid");
     const where = `${String(host.registration.hostname ?? "another host")}${typeof pid === "number" ? ` pid ${pid}` : ""}`;
     return `orchestrator ${registration.id} is already running (${where}, last seen ${Math.round((now - host.lastSeen) / 1000)} s ago): one daemon per id`;
   }
