@@ -13,7 +13,7 @@ import {
   type SpawnSpec,
 } from "../../core/index.js";
 import { escapeFormat, isNoServer, Tmux, TMUX_SEP } from "./tmux.js";
-import { endProcesses, makeCgroup, NONCE_VAR, ProcessRecords, removeCgroup, SESSION_VAR } from "./processes.js";
+import { endProcesses, makeCgroup, NONCE_VAR, ProcessRecords, removeCgroup, SESSION_VAR, startOf } from "./processes.js";
 import { AGENT_WRAPPER, ENV_WRAPPER } from "./wrapper.js";
 
 export const TMUX_PLUGIN = "tmux";
@@ -76,7 +76,10 @@ export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
             throw err;
           }
           const pid = Number(printed.trim());
-          return Number.isSafeInteger(pid) && pid > 0 ? { pid } : {};
+          if (!Number.isSafeInteger(pid) || pid <= 0) return {};
+          const since = startOf(pid); // its processes are no older than the pane's: stop reads no older one's env
+          if (since !== undefined) await records.save(spec.sessionName, { nonce, ...(cgroup ? { cgroup } : {}), since });
+          return { pid };
         },
 
         async list() {

@@ -16,19 +16,24 @@ export interface AgentProcesses {
   nonce?: string;
   /** The agent's own cgroup folder, where the host let us make one. */
   cgroup?: string;
+  /** When its first process started (clock ticks since boot): its processes are no older. */
+  since?: number;
 }
 
 interface ProcessInfo {
   pid: number;
   pgrp: number;
   name: string;
-  nonce?: string;
+  /** When it started, in clock ticks since boot (/proc/<pid>/stat). */
+  start: number;
+  /** Its marker, read only when asked for (undefined: not read yet; null: none). */
+  nonce?: string | null;
 }
 
 /**
- * Every live process of our uid, with its group and its marker; one walk of
- * /proc serves every caller within 40 ms (a hundred agents stopping at once
- * do not each walk it).
+ * Every live process of our uid, with its group; one walk of /proc serves
+ * every caller within 40 ms (a hundred agents stopping at once do not each
+ * walk it).
  */
 let lastScan: { at: number; processes: ProcessInfo[] } | undefined;
 function scan(): ProcessInfo[] {
@@ -41,14 +46,9 @@ function scan(): ProcessInfo[] {
     if (pid === process.pid) continue;
     try {
       if (uid !== undefined && statSync(`/proc/${pid}`).uid !== uid) continue;
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const close = stat.lastIndexOf(")");
-      const [state, , pgrp] = stat.slice(close + 2).split(" ");
-      if (state === "Z" || state === "X") continue; // ended, waiting to be reaped: nothing left to kill
-      const info: ProcessInfo = { pid, pgrp: Number(pgrp), name: stat.slice(stat.indexOf("(") + 1, close) };
-      const nonce = envValue(readFileSync(`/proc/${pid}/environ`, "latin1"), NONCE_VAR);
-      if (nonce !== undefined) info.nonce = nonce;
-      processes.push(info);
+      const stat = readStat(pid);
+      if (stat.state === "Z" || stat.state === "X") continue; // ended, waiting to be reaped: nothing left to kill
+      processes.push({ pid, ...stat });
     } catch {
       // gone meanwhile, or not readable: not ours to touch
     }
@@ -57,7 +57,38 @@ function scan(): ProcessInfo[] {
   return processes;
 }
 
-/** The agent's live processes: in its group, in its cgroup, or carrying its marker. */
+function readStat(pid: number): { state: string; pgrp: number; name: string; start: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const close = stat.lastIndexOf(")");
+  const fields = stat.slice(close + 2).split(" ");
+  return { state: fields[0]!, pgrp: Number(fields[2]), name: stat.slice(stat.indexOf("(") + 1, close), start: Number(fields[19]) };
+}
+
+/** When a process started, in clock ticks since boot; undefined when it is gone. */
+export function startOf(pid: number): number | undefined {
+  try {
+    return readStat(pid).start;
+  } catch {
+    return undefined;
+  }
+}
+
+function nonceOf(p: ProcessInfo): string | null {
+  if (p.nonce === undefined) {
+    try {
+      p.nonce = envValue(readFileSync(`/proc/${p.pid}/environ`, "latin1"), NONCE_VAR) ?? null;
+    } catch {
+      p.nonce = null;
+    }
+  }
+  return p.nonce;
+}
+
+/**
+ * The agent's live processes: in its group, in its cgroup, or carrying its
+ * marker. Only processes no older than the agent's first one (`since`) can
+ * be its own: older ones' environments are not even read.
+ */
 export function findProcesses(agent: AgentProcesses): LeftoverProcess[] {
   const inCgroup = new Set<number>();
   if (agent.cgroup) {
@@ -67,8 +98,9 @@ export function findProcesses(agent: AgentProcesses): LeftoverProcess[] {
       // removed already
     }
   }
+  const marked = (p: ProcessInfo) => agent.nonce !== undefined && (agent.since === undefined || p.start >= agent.since) && nonceOf(p) === agent.nonce;
   return scan()
-    .filter((p) => (agent.pgid !== undefined && p.pgrp === agent.pgid) || inCgroup.has(p.pid) || (agent.nonce !== undefined && p.nonce === agent.nonce))
+    .filter((p) => (agent.pgid !== undefined && p.pgrp === agent.pgid) || inCgroup.has(p.pid) || marked(p))
     .map((p) => ({ pid: p.pid, name: p.name }));
 }
 
@@ -173,18 +205,19 @@ function isFile(path: string): boolean {
 export class ProcessRecords {
   constructor(private readonly dir: string) {}
 
-  async save(session: string, record: { nonce: string; cgroup?: string }): Promise<void> {
+  async save(session: string, record: { nonce: string; cgroup?: string; since?: number }): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     await writeFile(this.file(session), JSON.stringify(record), { mode: 0o600 });
   }
 
   /** The record of a session, or nothing (an agent started by an older version). */
-  async load(session: string): Promise<{ nonce?: string; cgroup?: string }> {
+  async load(session: string): Promise<{ nonce?: string; cgroup?: string; since?: number }> {
     try {
-      const record = JSON.parse(await readFile(this.file(session), "utf8")) as { nonce?: unknown; cgroup?: unknown };
+      const record = JSON.parse(await readFile(this.file(session), "utf8")) as { nonce?: unknown; cgroup?: unknown; since?: unknown };
       return {
         ...(typeof record.nonce === "string" ? { nonce: record.nonce } : {}),
         ...(typeof record.cgroup === "string" ? { cgroup: record.cgroup } : {}),
+        ...(typeof record.since === "number" ? { since: record.since } : {}),
       };
     } catch {
       return {};
