@@ -53,7 +53,8 @@ export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
         async start(spec) {
           // Every process of the agent inherits a marker a replaced env policy cannot drop; stop finds them by it.
           const nonce = randomBytes(8).toString("hex");
-          const cgroup = makeCgroup(`agent-relay.${spec.sessionName}.${nonce}`, ctx.logger);
+          removeCgroup((await records.load(spec.sessionName)).cgroup); // an earlier start's, if its session was never stopped
+          const cgroup = makeCgroup(`${spec.sessionName}.${nonce}`, ctx.logger);
           await records.save(spec.sessionName, { nonce, ...(cgroup ? { cgroup } : {}) });
           const envFile = await writeEnvFile(spawnDir, spec, { [SESSION_VAR]: spec.sessionName, [NONCE_VAR]: nonce });
           const target = `=${spec.sessionName}`;

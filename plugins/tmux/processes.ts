@@ -164,8 +164,9 @@ export function makeCgroup(name: string, logger: Logger): string | undefined {
     base = undefined;
   }
   if (!base) return without("no cgroup hierarchy found");
-  const dir = join(base, name);
+  const dir = join(base, "agent-relay", name); // all in one folder: easy to find, never mixed with others'
   try {
+    mkdirSync(join(base, "agent-relay"), { recursive: true });
     mkdirSync(dir);
     return dir;
   } catch (err) {

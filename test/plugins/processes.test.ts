@@ -65,7 +65,7 @@ describe("stopping an agent stops all of it", () => {
     expect(before.some((p) => p.sid !== agent.pid && p.pgrp !== agent.pid)).toBe(true);
     expect(agent.pid).not.toBe(process.pid);
     const record = JSON.parse(readFileSync(join(home.stateDir, "procs", "ar-shell-mule.json"), "utf8")) as { cgroup?: string };
-    if (record.cgroup) expect(before.every((p) => p.cgroup.includes(`agent-relay.ar-shell-mule.${nonce}`))).toBe(true);
+    if (record.cgroup) expect(before.every((p) => p.cgroup.includes(`/agent-relay/ar-shell-mule.${nonce}`))).toBe(true);
 
     await orchestrator.stopAgent(agent);
     expect(tagged()).toEqual([]);

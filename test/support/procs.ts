@@ -53,12 +53,23 @@ export function removeAgentCgroups(stateDir: string): void {
   } catch {
     return;
   }
+  const deadline = Date.now() + 3_000;
   for (const file of files) {
+    let cgroup: string | undefined;
     try {
-      const { cgroup } = JSON.parse(readFileSync(join(dir, file), "utf8")) as { cgroup?: string };
-      if (cgroup) rmdirSync(cgroup);
+      cgroup = (JSON.parse(readFileSync(join(dir, file), "utf8")) as { cgroup?: string }).cgroup;
     } catch {
-      // none, or gone already
+      continue;
+    }
+    // Its processes may still be ending (a killed tmux server's agents): then it is busy a moment.
+    while (cgroup) {
+      try {
+        rmdirSync(cgroup);
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EBUSY" || Date.now() > deadline) break;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+      }
     }
   }
 }
