@@ -3,6 +3,14 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { LeftoverProcess, Logger } from "../../core/index.js";
 
+/*
+ * Finding and ending every process of one agent (Linux /proc). An agent is
+ * known three ways: its process group (the pane's, while the pane lives), its
+ * cgroup (where the host lets us make one), and the nonce in its environment,
+ * which every process it starts inherits, a `setsid` escapee too. Only
+ * processes of our uid found one of these ways are ever signalled.
+ */
+
 /** The env marker every process of an agent inherits: a nonce made anew for each start. */
 export const NONCE_VAR = "AGENT_RELAY_NONCE";
 /** Set beside the nonce, for people reading `/proc/<pid>/environ`. */
