@@ -56,7 +56,11 @@ export class ExitWatcher {
     const { registry, locks } = this.host;
     const backend = this.host.backend();
     const pruned = registry.prune(Date.now(), this.host.retentionMs);
-    for (const agent of pruned) await backend.stop(agent.tmuxSession).catch(() => undefined);
+    for (const agent of pruned) {
+      const outcome = await backend.stop(agent.tmuxSession).catch(() => undefined);
+      const left = outcome?.leftovers.map((p) => `${p.pid} (${p.name})`).join(", ");
+      if (left) this.host.logger.error(`${agent.tmuxSession}: process(es) still alive after SIGKILL: ${left}`);
+    }
     if (pruned.length > 0) this.host.changed();
     const watched = registry.values().filter((a) => a.status === "ready" || a.status === "stuck");
     if (watched.length === 0) return;

@@ -4,10 +4,12 @@ export {
   definePlugin,
   RelayRequestError,
   type AgentBackend,
+  type LeftoverProcess,
   type OrchestratorApi,
   type Plugin,
   type PluginContext,
   type RelayTransport,
+  type StopOutcome,
 } from "./plugin.js";
 export { ConfigError, ControlError, PluginError, SpawnVetoError, errorMessage, rootCause } from "./errors.js";
 export { createLogger, redact, type Logger, type LogLevelName } from "./logger.js";

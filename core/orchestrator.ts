@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
 import { createHooks, scopeHooks, type OrchestratorHooks, type StopReason } from "./hooks.js";
 import { ControlError, PluginError, errorMessage, failureAnswer } from "./errors.js";
@@ -5,6 +6,7 @@ import { ExitWatcher } from "./exit-watcher.js";
 import { Provisions } from "./provisions.js";
 import { stopGracefully } from "./stop.js";
 import { KeyedLock } from "./lock.js";
+import { DaemonLock } from "./lock-file.js";
 import { createLogger, type Logger } from "./logger.js";
 import { Secrets } from "./secrets.js";
 import { ensurePrivateDir } from "./private-dir.js";
@@ -67,11 +69,20 @@ export class Orchestrator {
   private readonly starting = new Map<string, Promise<StartupOutcome>>();
   private journalLost = false;
   private running = false;
+  /** This process's run of the daemon, told to the relay so that it can refuse a second live one with the same id. */
+  readonly instanceId = randomUUID();
+  /** Held while a daemon (a core with a transport) runs: one per id and state folder. */
+  readonly lock: DaemonLock;
+  /** Settles when the daemon cannot go on (another instance owns its id at the relay); the CLI exits on it. */
+  readonly failed: Promise<Error>;
+  private failWith!: (err: Error) => void;
 
   private constructor(options: OrchestratorOptions) {
     this.config = options.config;
     this.secrets = options.secrets ?? new Secrets();
     this.secrets.add(options.config.token);
+    this.lock = new DaemonLock(options.config.stateDir, options.config.id, this.instanceId);
+    this.failed = new Promise((resolve) => (this.failWith = resolve));
     this.logger = options.logger ?? createLogger({ level: options.config.logLevel, secrets: () => this.secrets });
     this.startup = new StartupWatcher(() => this.backend, this.logger.withTag("startup"), options.config.startupPollMs);
     this.exits = new ExitWatcher({
@@ -117,11 +128,11 @@ export class Orchestrator {
    * provided), then the relay session (when a transport is provided).
    */
   async start(): Promise<void> {
+    const keepsState = Boolean(this.provided.backend || this.transport);
+    if (keepsState) ensurePrivateDir(this.config.stateDir, "stateDir", (text) => this.logger.warn(text));
+    if (this.transport) this.lock.acquire(); // before anything is touched: a second daemon leaves at once
     this.running = true;
-    if (this.provided.backend || this.transport) {
-      ensurePrivateDir(this.config.stateDir, "stateDir", (text) => this.logger.warn(text));
-      await this.openJournal();
-    }
+    if (keepsState) await this.openJournal();
     if (this.provided.backend) {
       const baseDir = await stat(this.config.baseDir).catch(() => undefined);
       if (!baseDir?.isDirectory()) {
@@ -172,6 +183,13 @@ export class Orchestrator {
         this.logger.warn(`close handler failed: ${errorMessage(err)}`);
       }
     }
+    this.lock.release();
+  }
+
+  /** Ends the daemon for a reason it cannot recover from: `failed` settles with `err`. */
+  fail(err: Error): void {
+    this.logger.error(err.message);
+    this.failWith(err);
   }
 
   agents(): ManagedAgent[] {
@@ -298,7 +316,7 @@ export class Orchestrator {
     if (spec.sessionName !== sessionName) {
       throw new ControlError("failed", "a beforeSpawn plugin changed the session name; that is not allowed");
     }
-    if (current) await this.backend.stop(sessionName).catch(() => undefined); // the exited one's leftovers
+    if (current) await this.endSession(sessionName); // the exited one's session and any process it left
     const agent: ManagedAgent = {
       agentId: "",
       provider: spec.provider,
@@ -408,9 +426,10 @@ export class Orchestrator {
     this.startup.forget(sessionName, { status: "exited", detail: "was stopped during start-up", lastLines: [] });
     try {
       if (wasAlive) await stopGracefully(this.backend, sessionName, this.provided.providers.get(agent.provider)?.stop, this.logger);
-      await this.backend.stop(sessionName); // an exited agent's dead session goes too
+      await this.endSession(sessionName); // an exited agent's dead session (and any process it left) goes too
     } catch (err) {
       agent.status = previous;
+      if (err instanceof ControlError) throw err;
       throw new ControlError("failed", `could not stop ${sessionName}: ${errorMessage(err)}`, { cause: err, retryable: true });
     }
     this.registry.delete(sessionName);
@@ -421,6 +440,18 @@ export class Orchestrator {
       this.logger.warn(errorMessage(err));
     }
     this.scheduleReport();
+  }
+
+  /**
+   * Ends a session and every process of its agent; throws, naming them, when
+   * any is still alive after that (so a restart never runs two copies).
+   */
+  private async endSession(sessionName: string): Promise<void> {
+    const leftovers = (await this.backend.stop(sessionName))?.leftovers ?? [];
+    if (leftovers.length === 0) return;
+    const list = leftovers.map((p) => `${p.pid} (${p.name})`).join(", ");
+    this.logger.error(`${sessionName}: ${leftovers.length} process(es) still alive after SIGKILL: ${list}`);
+    throw new ControlError("failed", `could not stop all of ${sessionName}: still alive after SIGKILL: ${list}`);
   }
 
   /** Takes over the sessions this orchestrator started before it restarted, and checks each one's screen again. */

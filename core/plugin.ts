@@ -24,8 +24,14 @@ export interface AgentBackend {
   start(spec: SpawnSpec): Promise<{ pid?: number }>;
   /** All sessions this backend can see, in one call. */
   list(): Promise<BackendSession[]>;
-  /** Ends a session; resolves quietly when it is already gone. */
-  stop(sessionName: string): Promise<void>;
+  /**
+   * Ends a session and every process of its agent (SIGTERM, then SIGKILL),
+   * including any that left its process group, then checks that none is
+   * left; answers those still alive (nothing, normally). Resolves quietly
+   * when the session is already gone. Signals only processes the backend
+   * started.
+   */
+  stop(sessionName: string): Promise<StopOutcome | void>;
   /** The last `lines` lines of a session's screen and scrollback. */
   capture(sessionName: string, lines: number): Promise<string[]>;
   /**
@@ -42,6 +48,18 @@ export interface AgentBackend {
   onExit?(listener: () => void): void;
   /** The argv that attaches a terminal to a session, where the backend allows that. */
   attachCommand?(sessionName: string): string[];
+}
+
+/** What `AgentBackend.stop` left behind. */
+export interface StopOutcome {
+  /** Processes of the agent still alive after SIGKILL. */
+  leftovers: LeftoverProcess[];
+}
+
+/** A process of an agent, by pid and name (never its arguments: they may hold secrets). */
+export interface LeftoverProcess {
+  pid: number;
+  name: string;
 }
 
 /** An error from the relay with its HTTP status, when there was one. */

@@ -112,6 +112,11 @@ export class RelaySession {
         if (!waited) await this.sleep(this.transport.longPolling ? 100 : config.pollIntervalMs);
       } catch (err) {
         if (!this.running) break;
+        if (err instanceof RelayRequestError && err.status === 409) {
+          // Another live daemon has this id at the relay: retrying would only fight it.
+          this.orchestrator.fail(new Error(`the relay refused this daemon: ${errorMessage(err)}`));
+          break;
+        }
         if (this.connected || this.failures === 0) {
           this.logger.warn(`relay ${config.relayUrl} unavailable: ${errorMessage(err)}; retrying`);
         }
@@ -138,6 +143,8 @@ export class RelaySession {
       meta: {
         ...info.meta,
         pid: process.pid,
+        instanceId: this.orchestrator.instanceId,
+        ...(this.orchestrator.lock.previousInstanceId ? { previousInstanceId: this.orchestrator.lock.previousInstanceId } : {}),
         tmuxPrefix: config.tmuxPrefix,
         startedAt: this.startedAt,
         version: VERSION,

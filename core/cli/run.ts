@@ -1,7 +1,7 @@
 import { Orchestrator } from "../orchestrator.js";
 import { Secrets } from "../secrets.js";
 import { loadCliConfig, type CommonArgs } from "./load.js";
-import { loggerFor, untilSignal } from "./serve.js";
+import { loggerFor, startOrExit, untilSignal } from "./serve.js";
 
 /**
  * Runs the daemon until SIGTERM or SIGINT. The CLI is the composition root:
@@ -17,6 +17,6 @@ export async function runDaemon(args: CommonArgs & { stopAgents?: boolean }): Pr
     `starting ${config.id}: relay ${config.relayUrl}, baseDir ${config.baseDir}, providers ${config.providers.join(", ")}` +
       (config.configFile ? `, config ${config.configFile}` : ""),
   );
-  await orchestrator.start();
+  await startOrExit(orchestrator);
   untilSignal(orchestrator, logger, Boolean(args.stopAgents));
 }

@@ -41,7 +41,7 @@ export async function runUp(args: ServeArgs): Promise<void> {
     logger,
     secrets,
   });
-  await orchestrator.start();
+  await startOrExit(orchestrator);
   process.stdout.write(`relay ${server.url}\n`);
   untilSignal(orchestrator, logger, Boolean(args.stopAgents));
 }
@@ -69,6 +69,16 @@ export function loggerFor(config: ResolvedConfig, secrets: Secrets = new Secrets
   return createLogger({ level: config.logLevel, secrets: () => secrets });
 }
 
+/** Starts a daemon; one that cannot (another daemon holds its id's lock, say) says why and exits at once. */
+export async function startOrExit(orchestrator: Orchestrator): Promise<void> {
+  try {
+    await orchestrator.start();
+  } catch (err) {
+    const { reportFatal } = await import("./fatal.js");
+    process.exit(reportFatal(err)); // the relay server, if any, must not keep the process alive
+  }
+}
+
 /** Runs until SIGTERM or SIGINT, then stops the core (and the agents only if asked). */
 export function untilSignal(orchestrator: Orchestrator, logger: Logger, stopAgents: boolean): void {
   let stopping = false;
@@ -81,4 +91,10 @@ export function untilSignal(orchestrator: Orchestrator, logger: Logger, stopAgen
   };
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   process.on("SIGINT", () => void shutdown("SIGINT"));
+  void orchestrator.failed.then(async () => {
+    if (stopping) return;
+    stopping = true;
+    await orchestrator.stop({ stopAgents: false }); // the agents stay: the daemon that owns the id may be this host's next one
+    process.exit(1);
+  });
 }

@@ -132,6 +132,8 @@ export class RelayServer {
     if (path === "/api/orchestrators" && method === "POST") {
       const reg = registrationSchema.safeParse(body);
       if (!reg.success) return invalid(res, reg.error);
+      const conflict = this.secondInstance(reg.data, now);
+      if (conflict) return send(res, 409, { error: conflict });
       store.registerHost(reg.data.id, this.tokens.redactDeep(this.policy.registration(who, reg.data)), now);
       return send(res, 200, { ok: true, id: reg.data.id, extensions: RELAY_EXTENSIONS, epoch: store.epoch });
     }
@@ -234,6 +236,26 @@ export class RelayServer {
       set.add(done);
       req.once("close", done);
     });
+  }
+
+  /**
+   * Why a registration is refused: another instance of the daemon (another
+   * `meta.instanceId`) registered with this id and was heard from within the
+   * offline window. A restarted daemon takes over when it names that instance
+   * as the one before it (`meta.previousInstanceId`, from its lock), or once
+   * the old one has been silent for the window. Undefined when accepted.
+   */
+  private secondInstance(registration: { id: string; meta?: unknown }, now: number): string | undefined {
+    const field = (meta: unknown, key: string) => (typeof meta === "object" && meta !== null ? (meta as Record<string, unknown>)[key] : undefined);
+    const incoming = field(registration.meta, "instanceId");
+    const host = this.store.host(registration.id);
+    const current = field(host?.registration.meta, "instanceId");
+    if (!host || typeof incoming !== "string" || typeof current !== "string" || incoming === current) return undefined;
+    if (field(registration.meta, "previousInstanceId") === current) return undefined;
+    if (now - host.lastSeen >= (this.options.offlineAfterMs ?? 90_000)) return undefined;
+    const pid = field(host.registration.meta, "pid");
+    const where = `${String(host.registration.hostname ?? "another host")}${typeof pid === "number" ? ` pid ${pid}` : ""}`;
+    return `orchestrator ${registration.id} is already running (${where}, last seen ${Math.round((now - host.lastSeen) / 1000)} s ago): one daemon per id`;
   }
 
   private describeHost(host: ReturnType<RelayStore["hosts"]>[number], now: number) {

@@ -13,6 +13,7 @@ import {
   type SpawnSpec,
 } from "../../core/index.js";
 import { escapeFormat, isNoServer, Tmux, TMUX_SEP, which } from "./tmux.js";
+import { endProcesses, makeCgroup, NONCE_VAR, ProcessRecords, removeCgroup, SESSION_VAR, startOf } from "./processes.js";
 import { AGENT_WRAPPER, ENV_WRAPPER } from "./wrapper.js";
 
 export const TMUX_PLUGIN = "tmux";
@@ -47,12 +48,18 @@ export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
       const spawnDir = join(ctx.config.stateDir, "spawn");
       const exitDir = join(ctx.config.stateDir, "exits");
       const touch = which("touch");
+      const records = new ProcessRecords(join(ctx.config.stateDir, "procs"));
 
       const backend: AgentBackend = {
         async start(spec) {
           const baseReal = await realpath(ctx.config.baseDir);
           const notice = await createNotice(exitDir, spec.sessionName);
-          const envFile = await writeEnvFile(spawnDir, spec);
+          // Every process of the agent inherits a marker a replaced env policy cannot drop; stop finds them by it.
+          const nonce = randomBytes(8).toString("hex");
+          removeCgroup((await records.load(spec.sessionName)).cgroup); // an earlier start's, if its session was never stopped
+          const cgroup = makeCgroup(`${spec.sessionName}.${nonce}`, ctx.logger);
+          await records.save(spec.sessionName, { nonce, ...(cgroup ? { cgroup } : {}) });
+          const envFile = await writeEnvFile(spawnDir, spec, { [SESSION_VAR]: spec.sessionName, [NONCE_VAR]: nonce });
           const target = `=${spec.sessionName}`;
           let printed: string;
           try {
@@ -61,16 +68,22 @@ export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
               "new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", spec.sessionName,
               "-x", String(options.width), "-y", String(options.height),
               "-c", escapeFormat(spec.realCwd),
-              "--", "/bin/sh", "-c", ENV_WRAPPER, "ar-agent", AGENT_WRAPPER, envFile, tmux.bin, notice, baseReal, touch, ...spec.command,
+              "--", "/bin/sh", "-c", ENV_WRAPPER, "ar-agent", AGENT_WRAPPER, envFile, tmux.bin, notice, baseReal, touch,
+              cgroup ? join(cgroup, "cgroup.procs") : "", ...spec.command,
               TMUX_SEP, "set-option", "-t", `${target}:`, "@ar_meta", encodeMeta(ctx.config.id, spec),
               TMUX_SEP, "set-option", "-w", "-t", `${target}:`, "remain-on-exit", "on",
             ]);
           } catch (err) {
             await Promise.all([rm(envFile, { force: true }), rm(notice, { force: true })]);
+            removeCgroup(cgroup);
+            await records.remove(spec.sessionName);
             throw err;
           }
           const pid = Number(printed.trim());
-          return Number.isSafeInteger(pid) && pid > 0 ? { pid } : {};
+          if (!Number.isSafeInteger(pid) || pid <= 0) return {};
+          const since = startOf(pid); // its processes are no older than the pane's: stop reads no older one's env
+          if (since !== undefined) await records.save(spec.sessionName, { nonce, ...(cgroup ? { cgroup } : {}), since });
+          return { pid };
         },
 
         async list() {
@@ -84,10 +97,21 @@ export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
 
         async stop(sessionName) {
           await rm(join(exitDir, sessionName), { force: true });
+          // The pane's process leads the agent's group while it lives (a dead pane's pid may be reused: not trusted).
+          const pane = await tmux.run(["display-message", "-p", "-t", `=${sessionName}:`, "#{pane_dead}\t#{pane_pid}"]);
+          const [dead, pid] = pane.stdout.trim().split("\t");
+          const record = await records.load(sessionName);
+          const agent = { ...record, ...(pane.code === 0 && dead === "0" && Number(pid) > 1 ? { pgid: Number(pid) } : {}) };
+          const leftovers = await endProcesses(agent, { termWaitMs: 2_000, killWaitMs: 3_000 });
           const result = await tmux.run(["kill-session", "-t", `=${sessionName}`]);
           if (result.code !== 0 && !/can't find session|no server running|error connecting/i.test(result.stderr)) {
             throw new Error(`tmux kill-session failed: ${result.stderr.trim()}`);
           }
+          if (leftovers.length === 0) {
+            removeCgroup(record.cgroup);
+            await records.remove(sessionName);
+          }
+          return { leftovers };
         },
 
         async capture(sessionName, lines) {
@@ -168,9 +192,9 @@ async function createNotice(dir: string, sessionName: string): Promise<string> {
 }
 
 /** The agent's env goes to the wrapper in an owner-only file it deletes, never on a command line. */
-async function writeEnvFile(dir: string, spec: SpawnSpec): Promise<string> {
+async function writeEnvFile(dir: string, spec: SpawnSpec, markers: Record<string, string>): Promise<string> {
   const lines: string[] = [];
-  for (const [name, value] of Object.entries(spec.env)) {
+  for (const [name, value] of Object.entries({ ...spec.env, ...markers })) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`invalid environment variable name "${name}"`);
     if (/[\n\0]/.test(value)) throw new Error(`the value of ${name} contains a newline or NUL, which tmux sessions cannot take`);
     lines.push(`${name}=${value}`);

@@ -18,12 +18,15 @@ export const ENV_WRAPPER =
  * checked it is refused, status 125), runs the agent's argv, records its exit
  * status in the pane option `@ar_exit`, and touches the exit-notice file the
  * daemon created beforehand (so an exit is seen at once, not at the next
- * look) without following a symlink put in its place. Arguments: env file,
- * tmux binary, exit-notice file, baseDir's real path, the `touch` binary,
- * then the agent's argv.
+ * look) without following a symlink put in its place. First it joins the
+ * agent's own cgroup, when there is one, so that every process it starts is
+ * in it. Arguments: env file, tmux binary, exit-notice file, baseDir's real
+ * path, the `touch` binary, the cgroup's `cgroup.procs` file (or ""), then
+ * the agent's argv.
  */
 export const AGENT_WRAPPER = [
-  'f=$1; t=$2; n=$3; b=$4; u=$5; shift 5',
+  'f=$1; t=$2; n=$3; b=$4; u=$5; g=$6; shift 6',
+  '[ -z "$g" ] || { echo $$ > "$g"; } 2>/dev/null',
   'while IFS= read -r l || [ -n "$l" ]; do export "$l" || exit 126; done < "$f"',
   'rm -f "$f"',
   'd=$(pwd -P)',

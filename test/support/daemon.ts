@@ -64,6 +64,14 @@ export class TestDaemon {
     return waitFor(`daemon log ${pattern}`, () => this.logs.find((l) => pattern.test(l)), timeoutMs);
   }
 
+  /** Waits for the daemon to exit on its own; its exit code. */
+  waitForExit(timeoutMs = 15_000): Promise<number | null> {
+    return Promise.race([
+      this.exited ?? Promise.resolve(null),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the daemon did not exit within ${timeoutMs} ms`)), timeoutMs).unref()),
+    ]);
+  }
+
   kill9(): Promise<number | null> {
     this.child?.kill("SIGKILL");
     return this.exited ?? Promise.resolve(null);

@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { removeAgentCgroups } from "./procs.js";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const FIXTURES = join(ROOT, "test", "fixtures");
@@ -50,6 +51,7 @@ export class TestHome {
   }
 
   remove(): void {
+    removeAgentCgroups(this.stateDir); // the tmux backend's, for agents no test stopped
     rmSync(this.root, { recursive: true, force: true });
   }
 }
