@@ -10,7 +10,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-export const CLI = join(ROOT, "dist", "core", "cli.js");
+export const CLI = join(ROOT, "dist", "cli", "main.js");
 export const FAKE_BIN = join(ROOT, "test", "fixtures", "bin");
 export const QUICK = process.argv.includes("--quick");
 

@@ -7,7 +7,7 @@ import { removeAgentCgroups } from "./procs.js";
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const FIXTURES = join(ROOT, "test", "fixtures");
 export const FAKE_BIN = join(FIXTURES, "bin");
-export const CLI = join(ROOT, "dist", "core", "cli.js");
+export const CLI = join(ROOT, "dist", "cli", "main.js");
 
 /**
  * A throw-away host layout: HOME (with Claude's first-run state settled

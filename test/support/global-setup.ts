@@ -8,9 +8,9 @@ import { ROOT } from "./env.js";
  * source file would test yesterday's code, so it is built again first.
  */
 export default function setup(): void {
-  const built = join(ROOT, "dist", "core", "cli.js");
+  const built = join(ROOT, "dist", "cli", "main.js");
   const builtAt = existsSync(built) ? statSync(built).mtimeMs : 0;
-  const newest = Math.max(...["core", "plugins"].map((dir) => newestIn(join(ROOT, dir))));
+  const newest = Math.max(...["core", "plugins", "cli"].map((dir) => newestIn(join(ROOT, dir))));
   if (newest <= builtAt) return;
   process.stderr.write(`global setup: dist/ is older than the sources; building it (npm run build)\n`);
   execFileSync(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", join(ROOT, "tsconfig.build.json")], { stdio: "inherit", cwd: ROOT });

@@ -1,5 +1,5 @@
-import { sourceLabel, type ConfigSource, type ResolvedConfig } from "../config/schema.js";
-import { isSecretName, safeJson } from "../text.js";
+import { sourceLabel, type ConfigSource, type ResolvedConfig } from "../core/config/schema.js";
+import { isSecretName, safeJson } from "../core/text.js";
 import { loadCliConfig, type CommonArgs } from "./load.js";
 
 

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
-import { resolveConfig } from "../config/load.js";
-import type { ResolvedConfig } from "../config/schema.js";
+import { resolveConfig } from "../core/config/load.js";
+import type { ResolvedConfig } from "../core/config/schema.js";
 
 /** Flags every command shares. */
 export interface CommonArgs {
@@ -38,7 +38,7 @@ export async function loadCliConfig(args: CommonArgs, options: { relayTokenFile?
  * config sets one, else in the default data dir (`~/.agent-relay/relay`).
  */
 async function localRelayToken(config: ResolvedConfig): Promise<{ token: string; file: string } | undefined> {
-  const { defaultRelayDataDir, readRelayToken, relayTokenFile } = await import("../../plugins/relay-server/token.js");
+  const { defaultRelayDataDir, readRelayToken, relayTokenFile } = await import("../plugins/relay-server/token.js");
   const configured = config.pluginOptions.relayServer?.dataDir;
   const file = relayTokenFile(typeof configured === "string" ? configured : defaultRelayDataDir());
   if (!existsSync(file)) return undefined;

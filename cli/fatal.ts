@@ -1,6 +1,6 @@
-import { ConfigError, errorMessage } from "../errors.js";
-import { redact } from "../logger.js";
-import { escapeTerminal } from "../text.js";
+import { ConfigError, errorMessage } from "../core/errors.js";
+import { redact } from "../core/logger.js";
+import { escapeTerminal } from "../core/text.js";
 
 /** A failure the user caused or can act on; printed without a stack. */
 export class CliError extends Error {

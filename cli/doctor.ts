@@ -1,6 +1,6 @@
 import { stat } from "node:fs/promises";
-import { Orchestrator } from "../orchestrator.js";
-import type { DoctorCheck } from "../types.js";
+import { Orchestrator } from "../core/orchestrator.js";
+import type { DoctorCheck } from "../core/types.js";
 import { loadCliConfig, type CommonArgs } from "./load.js";
 import { loggerFor } from "./serve.js";
 
@@ -12,7 +12,7 @@ import { loggerFor } from "./serve.js";
  */
 export async function runDoctor(args: CommonArgs & { json?: boolean }): Promise<void> {
   const config = await loadCliConfig(args);
-  const { resolvePlugins } = await import("../../plugins/defaults.js");
+  const { resolvePlugins } = await import("../plugins/defaults.js");
   const orchestrator = await Orchestrator.create({ config, plugins: resolvePlugins(config), logger: loggerFor(config) });
   const checks: DoctorCheck[] = [];
   await orchestrator.hooks.onDoctor.promise(checks);

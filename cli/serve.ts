@@ -1,7 +1,7 @@
-import { createLogger, type Logger } from "../logger.js";
-import { Orchestrator } from "../orchestrator.js";
-import { Secrets } from "../secrets.js";
-import type { ResolvedConfig } from "../config/schema.js";
+import { createLogger, type Logger } from "../core/logger.js";
+import { Orchestrator } from "../core/orchestrator.js";
+import { Secrets } from "../core/secrets.js";
+import type { ResolvedConfig } from "../core/config/schema.js";
 import { loadCliConfig, type CommonArgs } from "./load.js";
 
 export interface ServeArgs extends CommonArgs {
@@ -16,7 +16,7 @@ export async function runRelay(args: ServeArgs): Promise<void> {
   const config = await loadCliConfig(args, { relayTokenFile: false });
   const secrets = new Secrets();
   const logger = loggerFor(config, secrets);
-  const { relayServerPlugin } = await import("../../plugins/relay-server/index.js");
+  const { relayServerPlugin } = await import("../plugins/relay-server/index.js");
   const { server } = await startServer(args, config, logger, secrets);
   const orchestrator = await Orchestrator.create({ config, plugins: [relayServerPlugin({ server })], logger, secrets });
   await orchestrator.start();
@@ -29,12 +29,12 @@ export async function runUp(args: ServeArgs): Promise<void> {
   const base = await loadCliConfig(args, { relayTokenFile: false });
   const secrets = new Secrets();
   const logger = loggerFor(base, secrets);
-  const { relayServerPlugin } = await import("../../plugins/relay-server/index.js");
+  const { relayServerPlugin } = await import("../plugins/relay-server/index.js");
   const { server, token } = await startServer(args, base, logger, secrets);
   const local = server.url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:");
   // The daemon in this process speaks to its relay with the relay's token (its own, when none is configured).
   const config = await loadCliConfig({ ...args, relayUrl: local, token }, { relayTokenFile: false });
-  const { resolvePlugins } = await import("../../plugins/defaults.js");
+  const { resolvePlugins } = await import("../plugins/defaults.js");
   const orchestrator = await Orchestrator.create({
     config,
     plugins: [...resolvePlugins(config), relayServerPlugin({ server })],
@@ -52,7 +52,7 @@ export async function runUp(args: ServeArgs): Promise<void> {
  * the log names that file, never the token.
  */
 async function startServer(args: ServeArgs, config: ResolvedConfig, logger: Logger, secrets: Secrets) {
-  const { RelayServer, serverOptions } = await import("../../plugins/relay-server/index.js");
+  const { RelayServer, serverOptions } = await import("../plugins/relay-server/index.js");
   const relayLogger = logger.withTag("relay-server");
   const { tokenFile, ...options } = serverOptions(config, { port: args.port, bind: args.bind, dataDir: args.dataDir }, (text) => relayLogger.warn(text));
   // The relay's tokens are never logged, answered or reported, whoever echoes them.

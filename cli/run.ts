@@ -1,5 +1,5 @@
-import { Orchestrator } from "../orchestrator.js";
-import { Secrets } from "../secrets.js";
+import { Orchestrator } from "../core/orchestrator.js";
+import { Secrets } from "../core/secrets.js";
 import { loadCliConfig, type CommonArgs } from "./load.js";
 import { loggerFor, startOrExit, untilSignal } from "./serve.js";
 
@@ -11,7 +11,7 @@ export async function runDaemon(args: CommonArgs & { stopAgents?: boolean }): Pr
   const config = await loadCliConfig(args);
   const secrets = new Secrets();
   const logger = loggerFor(config, secrets);
-  const { resolvePlugins } = await import("../../plugins/defaults.js");
+  const { resolvePlugins } = await import("../plugins/defaults.js");
   const orchestrator = await Orchestrator.create({ config, plugins: resolvePlugins(config), logger, secrets });
   logger.info(
     `starting ${config.id}: relay ${config.relayUrl}, baseDir ${config.baseDir}, providers ${config.providers.join(", ")}` +

@@ -1,6 +1,6 @@
-import type { RelayHost, RelayHttpClient } from "../../plugins/relay-http/client.js";
-import type { AgentReport, ControlPayload, ControlResult } from "../types.js";
-import { escapeTerminal, safeJson } from "../text.js";
+import type { RelayHost, RelayHttpClient } from "../plugins/relay-http/client.js";
+import type { AgentReport, ControlPayload, ControlResult } from "../core/types.js";
+import { escapeTerminal, safeJson } from "../core/text.js";
 import { CliError } from "./fatal.js";
 import { loadCliConfig, type CommonArgs } from "./load.js";
 
@@ -179,7 +179,7 @@ function cell(value: unknown): string {
 
 async function clientFor(args: CommonArgs): Promise<RelayHttpClient> {
   const config = await loadCliConfig(args);
-  const { RelayHttpClient } = await import("../../plugins/relay-http/client.js");
+  const { RelayHttpClient } = await import("../plugins/relay-http/client.js");
   return new RelayHttpClient({ relayUrl: config.relayUrl, ...(config.token ? { token: config.token } : {}), timeoutMs: config.requestTimeoutMs });
 }
 

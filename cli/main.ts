@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import yargs, { type Argv } from "yargs";
 import { hideBin } from "yargs/helpers";
-import { VERSION } from "./version.js";
+import { VERSION } from "../core/version.js";
 
 /**
  * The command line. Commands load what they need when they run, so `--help`
@@ -19,19 +19,19 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
       ["run", "$0"],
       "Run the daemon against the configured relay (the default command)",
       (y) => daemonOptions(y),
-      async (args) => (await import("./cli/run.js")).runDaemon(args),
+      async (args) => (await import("./run.js")).runDaemon(args),
     )
     .command(
       "up",
       "Run a relay and a daemon in one process: one host, nothing else to set up (npm start)",
       (y) => serverOptions(daemonOptions(y)),
-      async (args) => (await import("./cli/serve.js")).runUp(args),
+      async (args) => (await import("./serve.js")).runUp(args),
     )
     .command(
       "relay",
       "Run only the relay server",
       (y) => serverOptions(y),
-      async (args) => (await import("./cli/serve.js")).runRelay(args),
+      async (args) => (await import("./serve.js")).runRelay(args),
     )
     .command(
       "spawn <provider>",
@@ -49,25 +49,25 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
           .option("wait", { type: "boolean", default: false, describe: "Wait for the host's answer, print it, and exit 1 if it failed" })
           .option("timeout", { type: "number", default: 30, describe: "Seconds --wait waits" })
           .option("json", { type: "boolean", default: false, describe: "Print JSON" }),
-      async (args) => (await import("./cli/agents.js")).runSpawn({ ...args, provider: args.provider! }),
+      async (args) => (await import("./agents.js")).runSpawn({ ...args, provider: args.provider! }),
     )
     .command(
       "ps",
       "List hosts and their agents",
       (y) => y.option("json", { type: "boolean", default: false, describe: "Print JSON" }),
-      async (args) => (await import("./cli/agents.js")).runPs(args),
+      async (args) => (await import("./agents.js")).runPs(args),
     )
     .command(
       "stop [agent]",
       "Stop an agent (by label, session or agentId), or every agent with --all",
       (y) => targetOptions(y).option("all", { type: "boolean", default: false, describe: "Stop every agent (of --host, or of every online host)" }),
-      async (args) => (await import("./cli/agents.js")).runTargeted("shutdown", args),
+      async (args) => (await import("./agents.js")).runTargeted("shutdown", args),
     )
     .command(
       "restart <agent>",
       "Restart an agent with the same options and prompt",
       (y) => targetOptions(y),
-      async (args) => (await import("./cli/agents.js")).runTargeted("restart", args),
+      async (args) => (await import("./agents.js")).runTargeted("restart", args),
     )
     .command(
       "logs <agent>",
@@ -77,19 +77,19 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
           .positional("agent", { type: "string", demandOption: true })
           .option("lines", { alias: "n", type: "number", default: 100, describe: "How many lines" })
           .option("follow", { alias: "f", type: "boolean", default: false, describe: "Keep printing new lines" }),
-      async (args) => (await import("./cli/local.js")).runLogs({ ...args, agent: args.agent! }),
+      async (args) => (await import("./local.js")).runLogs({ ...args, agent: args.agent! }),
     )
     .command(
       "attach <agent>",
       "Attach this terminal to an agent's tmux session (on the agent's own host)",
       (y) => y.positional("agent", { type: "string", demandOption: true }),
-      async (args) => (await import("./cli/local.js")).runAttach({ ...args, agent: args.agent! }),
+      async (args) => (await import("./local.js")).runAttach({ ...args, agent: args.agent! }),
     )
     .command(
       "doctor",
       "Check this host: tmux, each provider's binary, the relay and its token, baseDir, running as root",
       (y) => y.option("json", { type: "boolean", default: false, describe: "Print JSON" }),
-      async (args) => (await import("./cli/doctor.js")).runDoctor(args),
+      async (args) => (await import("./doctor.js")).runDoctor(args),
     )
     .command(
       "init",
@@ -98,13 +98,13 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
         y
           .option("path", { type: "string", describe: "Where to write it (default: ~/.agent-relay/orchestrator.config.ts)" })
           .option("force", { type: "boolean", default: false, describe: "Overwrite an existing file" }),
-      async (args) => (await import("./cli/init.js")).runInit(args),
+      async (args) => (await import("./init.js")).runInit(args),
     )
     .command(
       "config",
       "Print the resolved config and where each value came from (secrets redacted)",
       (y) => y.option("json", { type: "boolean", default: false, describe: "Print JSON" }),
-      async (args) => (await import("./cli/config.js")).runConfig(args),
+      async (args) => (await import("./config.js")).runConfig(args),
     )
     .env(false)
     .strict()
@@ -148,6 +148,6 @@ function targetOptions<T>(y: Argv<T>) {
 }
 
 main().catch(async (err: unknown) => {
-  const { reportFatal } = await import("./cli/fatal.js");
+  const { reportFatal } = await import("./fatal.js");
   process.exitCode = reportFatal(err);
 });
