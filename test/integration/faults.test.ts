@@ -5,6 +5,7 @@ import { TestDaemon } from "../support/daemon.js";
 import { FAKE_BIN, TestHome } from "../support/env.js";
 import { TestRelay } from "../support/relay.js";
 import { TestTmux } from "../support/tmux.js";
+import { chaosRandom } from "../support/chaos.js";
 import { sleep, waitFor } from "../support/wait.js";
 
 // Each guarantee of the control plane under a fault, against a relay that
@@ -162,11 +163,12 @@ describe("every control gets exactly one answer", () => {
 describe("crash recovery", () => {
   it("after kill -9 at random points in a burst of spawns: every spawn done once, no duplicates, all answered", async () => {
     const ids: number[] = [];
+    const rand = chaosRandom("kill points in a burst of spawns");
     let d = daemon();
     await registered();
     for (let round = 0; round < 3; round++) {
       for (let i = 0; i < 8; i++) ids.push(relay.sendControl("box", { action: "spawn", label: `r${round}-${i}`, provider: i % 3 === 0 ? "codex" : "claude" }));
-      await sleep(50 + Math.floor(Math.random() * 400));
+      await sleep(50 + Math.floor(rand() * 400));
       await d.kill9();
       d = daemon();
     }
@@ -243,8 +245,7 @@ describe("soak", () => {
     const labels = Array.from({ length: 12 }, (_, i) => `s${i}`);
     const expected = new Map<string, boolean>(); // label -> running at the end
     const ids: number[] = [];
-    let seed = 42;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = chaosRandom("200 mixed controls", 42);
     for (let n = 0; n < 200; n++) {
       const index = Math.floor(rand() * labels.length);
       const label = labels[index]!;
