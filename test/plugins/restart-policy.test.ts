@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Orchestrator } from "../../core/index.js";
 import { backoff } from "../../plugins/restart-policy/index.js";
@@ -59,12 +61,28 @@ describe("restart policy", () => {
     expect(orchestrator.report()).toEqual([]);
     expect(tmux.sessions()).toEqual([]);
 
+    // A restart pending for 1.5-3 s when the agent is stopped; then the same label runs again and ends,
+    // wanting no restart: only the cancelled timer of the stopped agent could restart it (it would find
+    // an exited "pending" when it fires).
+    await orchestrator.stop();
+    ({ orchestrator } = await createTestOrchestrator(home, {
+      id: "slow-backoff",
+      providers: ["shell"],
+      tmux: { socketName: tmux.socketName },
+      plugins: [shellProvider],
+      disablePlugins: ["relay-http"],
+      restarts: { minBackoffMs: 3_000, maxBackoffMs: 3_000 },
+    }));
+    await orchestrator.start();
     await orchestrator.spawn({ provider: "shell", label: "pending", prompt: run("exit 3"), meta: { restartPolicy: "always" } });
-    await waitFor("the exit", () => agent("pending")?.status === "exited" && /restart 1 in/.test(agent("pending")!.detail ?? ""));
+    await waitFor("the exit, with a restart scheduled", () => agent("pending")?.status === "exited" && /restart 1 in/.test(agent("pending")!.detail ?? ""));
     await orchestrator.stopAgent(orchestrator.agents().find((a) => a.label === "pending")!);
-    await sleep(600);
-    expect(orchestrator.report()).toEqual([]);
-    expect(tmux.sessions()).toEqual([]);
+    const marker = join(home.root, "pending-runs");
+    await orchestrator.spawn({ provider: "shell", label: "pending", prompt: run(`echo run >> ${marker}; exit 0`), meta: { restartPolicy: "never" } });
+    await waitFor("the second run to end", () => agent("pending")?.status === "exited");
+    await sleep(3_200); // past the stopped agent's restart time
+    expect(readFileSync(marker, "utf8")).toBe("run\n");
+    expect(agent("pending")!.restarts).toBeUndefined();
   });
 });
 

@@ -117,7 +117,8 @@ describe("tmux backend", () => {
   });
 
   it("notices an agent that exits, with its exit code and last lines, and reports it exited", async () => {
-    const { orchestrator } = await start({ watchIntervalMs: 100, exitedRetentionMs: 1_000 });
+    // No safety-net look for a minute: the exit notice alone must tell.
+    const { orchestrator } = await start({ watchIntervalMs: 60_000, exitedRetentionMs: 1_000 });
     const exits: Array<[ManagedAgent, AgentExit]> = [];
     orchestrator.hooks.onAgentExit.tap("test", (agent, exit) => void exits.push([agent, exit]));
     await orchestrator.start();
@@ -129,8 +130,16 @@ describe("tmux backend", () => {
     expect(orchestrator.report()).toEqual([
       expect.objectContaining({ tmuxSession: "ar-shell-crasher", status: "exited", exitCode: 3, detail: "exited with status 3: fatal: out of tokens", lastLines: ["fatal: out of tokens"] }),
     ]);
-    // the dead session stays while the agent is reported exited, then both go
+    // the dead session stays while the agent is reported exited
     expect(tmux.sessions()).toEqual(["ar-shell-crasher"]);
+  });
+
+  it("forgets an exited agent and its dead session after the retention time", async () => {
+    const { orchestrator } = await start({ watchIntervalMs: 100, exitedRetentionMs: 1_000 });
+    await orchestrator.start();
+    await orchestrator.spawn({ provider: "shell", label: "brief", prompt: JSON.stringify(["/bin/sh", "-c", "exit 0"]) });
+    await waitFor("the exit to be seen", () => orchestrator.report()[0]?.status === "exited");
+    expect(tmux.sessions()).toEqual(["ar-shell-brief"]);
     await waitFor("the retention time to pass", () => orchestrator.report().length === 0 && tmux.sessions().length === 0, 5_000);
   });
 
