@@ -42,7 +42,7 @@ function daemon(): TestDaemon {
   return d;
 }
 
-/** A seeded choice of `count` of `labels` (at least one, never all) that start at once; the others are held. */
+/** A seeded choice of the labels that start at once (at least one, never all); the others are held until released. */
 function pickFast(labels: string[]): { seed: number; fast: string[]; held: string[] } {
   const seed = Number(process.env.FAULT_SEED) || Math.floor(Math.random() * 2 ** 31);
   let state = seed;
