@@ -77,7 +77,7 @@ export class Outbox {
   }
 
   /**
-   * After each poll: answers and acks the relay has not confirmed are sent
+   * Before each poll: answers and acks the relay has not confirmed are sent
    * again (a few at a time), and done messages the journal could not take are
    * written again.
    */

@@ -94,6 +94,8 @@ export class RelaySession {
     while (this.running) {
       try {
         if (this.needsRegister) await this.register();
+        // Before the poll, which may wait long: answers the relay missed while it was away go as soon as it is back.
+        this.outbox.redeliver((id) => this.inflight.has(id));
         const polledAt = Date.now();
         // Messages being handled are not asked for again (they stay unread until acknowledged).
         const messages = await this.transport.fetchMessages(Math.max(this.cursor, this.highestSeen));
@@ -106,7 +108,6 @@ export class RelaySession {
           if (!this.running) break;
           if (this.enqueue(message)) fresh++;
         }
-        this.outbox.redeliver((id) => this.inflight.has(id));
         // A long-poll that came back at once with nothing new must not turn into a busy loop.
         const waited = this.transport.longPolling && (fresh > 0 || Date.now() - polledAt > 50);
         if (!waited) await this.sleep(this.transport.longPolling ? 100 : config.pollIntervalMs);
