@@ -199,9 +199,14 @@ describe("the daemon against a plain protocol-v2 relay, configured with 0.9.0's 
     await registered();
     relay.sendControl("box", { action: "spawn", label: "survivor" });
     await waitFor("the agent", () => relay.reported("box").length === 1);
-    const reportsBefore = relay.requests.filter((r) => r.method === "PATCH" && r.path.endsWith("/agents")).length;
+    await waitFor("the agent reported ready", () => relay.reported("box")[0]?.status === "ready");
+    relay.reports.delete("box"); // what the relay holds from now on can only come from the final report
+    const sentAt = Date.now();
     expect(await d.terminate("SIGTERM")).toBe(0);
-    expect(relay.requests.filter((r) => r.method === "PATCH" && r.path.endsWith("/agents")).length).toBeGreaterThan(reportsBefore);
+    const finals = relay.requests.filter((r) => r.method === "PATCH" && r.path.endsWith("/agents") && r.at >= sentAt);
+    expect(finals.length).toBeGreaterThanOrEqual(1);
+    // the final report says what is true at the end: the agent keeps running
+    expect(relay.reported("box")).toEqual([expect.objectContaining({ tmuxSession: "ar-claude-survivor", label: "survivor", status: "ready" })]);
     expect(tmux.sessions()).toEqual(["ar-claude-survivor"]);
   });
 });
