@@ -5,7 +5,8 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     // Builds dist/ first when it is older than the sources (the CLI tests run it).
     globalSetup: ["test/support/global-setup.ts"],
-    testTimeout: 30_000,
+    // Generous: integration tests run real processes, and a busy machine slows them; figures belong in bench/.
+    testTimeout: 60_000,
     hookTimeout: 30_000,
     pool: "forks",
     // Two cores: integration tests start tmux servers and daemons of their own.

@@ -1,12 +1,15 @@
 import { spawn } from "node:child_process";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { CLI, TestHome } from "../support/env.js";
 import { TestTmux } from "../support/tmux.js";
 import { freePort } from "../support/net.js";
 import { TestUp } from "../support/up.js";
 import { waitFor } from "../support/wait.js";
+
+// Each test drives the CLI many times against one `up`: slow on a busy machine.
+vi.setConfig({ testTimeout: 120_000 });
 
 let home: TestHome;
 let tmux: TestTmux;
