@@ -7,7 +7,7 @@ export default defineConfig({
     globalSetup: ["test/support/global-setup.ts"],
     // Generous: integration tests run real processes, and a busy machine slows them; figures belong in bench/.
     testTimeout: 60_000,
-    hookTimeout: 30_000,
+    hookTimeout: 60_000,
     pool: "forks",
     // Two cores: integration tests start tmux servers and daemons of their own.
     maxWorkers: 2,
