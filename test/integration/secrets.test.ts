@@ -53,8 +53,8 @@ describe("the token stays secret", () => {
     const spawn = relay.sendControl("box", { action: "spawn", label: "sec", prompt: "hello" });
     await waitFor("the answer", () => relay.results.has(spawn));
     expect(processesMentioning(TOKEN)).toEqual([]);
-    relay.sendControl("box", { action: "spawn", cwd: `/nonexistent/${TOKEN}` });
-    await sleep(1_500);
+    const refused = relay.sendControl("box", { action: "spawn", cwd: `/nonexistent/${TOKEN}` });
+    await waitFor("the refusal", () => relay.results.has(refused));
 
     const env = { ...home.env(), AGENT_RELAY_URL: relay.url, AGENT_RELAY_TOKEN: TOKEN, AGENT_RELAY_ORCHESTRATOR_TMUX_SOCKET: tmux.socketName };
     const outputs: string[] = [];
@@ -67,7 +67,10 @@ describe("the token stays secret", () => {
         outputs.push(e.stdout, e.stderr);
       }
     }
-    const everything = [...daemon.logs, ...outputs, JSON.stringify(relay.reported("box")), JSON.stringify([...relay.orchestrators.values()])].join("\n");
+    // the answers it provoked too: the spawn, and the refusal that quotes the token-bearing cwd
+    const answers = [...relay.results.values()];
+    expect(answers.some((a) => a.ok === false && /\/nonexistent\/\*\*\*/.test(String(a.error)))).toBe(true);
+    const everything = [...daemon.logs, ...outputs, JSON.stringify(answers), JSON.stringify(relay.reported("box")), JSON.stringify([...relay.orchestrators.values()])].join("\n");
     expect(everything).toContain("***"); // it was there to hide
     expect(everything).not.toContain(TOKEN);
     // the agent itself does get it, as the protocol says

@@ -70,12 +70,12 @@ describe("tmux backend", () => {
   it("keeps quotes, $(), backticks, ';', '#' and newlines inert in label, prompt and cwd", async () => {
     const pwned = join(home.root, "pwned");
     // tmux expands formats in -c: unescaped, this name would become another directory
-    const hostileDir = join(home.baseDir, "#{session_name} #(echo hi) $(echo hi) `echo hi` x;");
+    const hostileDir = join(home.baseDir, "#{session_name} #(echo hi) $(echo hi) `echo hi` x;\ntouch pwned;");
     mkdirSync(hostileDir);
     const { orchestrator } = await start();
     await orchestrator.start();
     const label = `x'; touch ${pwned}; echo '\`touch ${pwned}\`;`;
-    const prompt = `$(touch ${pwned}) \`touch ${pwned}\` "; touch ${pwned}; #{session_name} ;`;
+    const prompt = `$(touch ${pwned}) \`touch ${pwned}\` "; touch ${pwned}; #{session_name} ;\ntouch ${pwned}\n; touch ${pwned}`;
     const { agent } = await orchestrator.spawn({ label, prompt, cwd: hostileDir });
     await waitFor("the prompt to arrive", () => transcript().some((e) => e.event === "prompt"));
     const events = transcript();
