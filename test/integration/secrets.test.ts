@@ -7,7 +7,7 @@ import { TestDaemon } from "../support/daemon.js";
 import { CLI, TestHome } from "../support/env.js";
 import { TestRelay } from "../support/relay.js";
 import { TestTmux } from "../support/tmux.js";
-import { sleep, waitFor } from "../support/wait.js";
+import { waitFor } from "../support/wait.js";
 
 const TOKEN = "tok-SECRET-9f8e7d6c5b4a";
 const run = promisify(execFile);
