@@ -5,7 +5,7 @@ import { TestDaemon } from "../support/daemon.js";
 import { TestHome } from "../support/env.js";
 import { TestRelay } from "../support/relay.js";
 import { TestTmux } from "../support/tmux.js";
-import { sleep, waitFor } from "../support/wait.js";
+import { waitFor } from "../support/wait.js";
 
 const TOKEN = "relay-secret-6f1d2a";
 let home: TestHome;
@@ -138,7 +138,7 @@ describe("the daemon against a plain protocol-v2 relay, configured with 0.9.0's 
       '[not_found]: no managed agent matches "nobody"',
       expect.stringMatching(/^\[expired\]: control expired: sent \d+s ago, limit 600s$/),
     ]);
-    await sleep(2_500); // two more poll intervals: nothing is handled again
+    await relay.polls(2); // two more polls: nothing is handled again
     expect(bad.map((id) => relay.ackCount(id))).toEqual(bad.map(() => 1));
     expect(tmux.sessions()).toEqual([]);
     const ok = relay.sendControl("box", { action: "spawn", label: "after" });
@@ -150,7 +150,7 @@ describe("the daemon against a plain protocol-v2 relay, configured with 0.9.0's 
     await registered();
     const ids = Array.from({ length: 13 }, (_, i) => relay.sendControl("box", { action: "spawn", label: `burst-${i}` }));
     await waitFor("13 agents reported", () => relay.reported("box").length === 13, 20_000);
-    await sleep(1_500);
+    await relay.polls(2); // later polls hand out nothing new
     expect(tmux.sessions()).toHaveLength(13);
     expect(ids.map((id) => relay.ackCount(id))).toEqual(ids.map(() => 1));
     expect(events("start")).toHaveLength(13);

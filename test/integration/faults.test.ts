@@ -76,7 +76,7 @@ describe("exactly-once effect", () => {
     const shutdown = relay.sendControl("box", { action: "shutdown", agentId: "x" });
     await answered([shutdown]);
     relay.replay = true;
-    await sleep(2_500);
+    await relay.polls(3); // three replays of the whole history came and went
     expect(tmux.sessions()).toEqual(["ar-claude-y"]);
     expect([startsOf("x"), startsOf("y")]).toEqual([1, 1]);
   });
@@ -93,7 +93,7 @@ describe("exactly-once effect", () => {
     relay.faults = [];
     daemon();
     await waitFor("the redelivered messages acknowledged", () => relay.messages.every((m) => m.readBy.size > 0));
-    await sleep(1_000);
+    await relay.polls(2); // and the daemon looked again since
     expect(startsOf("once")).toBe(2); // the spawn and the restart, once each
     expect(tmux.sessions()).toEqual(["ar-claude-once"]);
   });

@@ -114,6 +114,20 @@ export class TestRelay {
     return this.reports.get(orchestratorId) ?? [];
   }
 
+  /**
+   * Waits until `times` more polls (`GET /api/messages`) have been answered,
+   * so a test that asserts "nothing happened" knows the daemon looked.
+   */
+  async polls(times: number, timeoutMs = 20_000): Promise<void> {
+    const count = () => this.requests.filter((r) => r.method === "GET" && r.path === "/api/messages").length;
+    const target = count() + times;
+    const deadline = Date.now() + timeoutMs;
+    while (count() < target) {
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${times} more polls`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
   ackCount(messageId: number): number {
     return this.acks.filter((a) => a.id === messageId).length;
   }
