@@ -1,4 +1,5 @@
 /** Control → agent ready (fake claude with both dialogs and a 300 ms start), and a burst of 50 spawns. */
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { RelayServer } from "../../plugins/relay-server/index.js";
@@ -34,7 +35,8 @@ export async function burst(): Promise<Row[]> {
   const server = new RelayServer({ dataDir: join(host.root, "relay"), port: 0 });
   try {
     await server.listen();
-    host.daemon("burst", server.url);
+    const transcript = join(host.root, "transcript.jsonl");
+    host.daemon("burst", server.url, { env: { IS_SANDBOX: "1", FAKE_CLAUDE_TRANSCRIPT: transcript } });
     await until("registration", () => server.store.host("burst"));
     await sleep(300);
     const t0 = performance.now();
@@ -42,11 +44,17 @@ export async function burst(): Promise<Row[]> {
     await until("all 50 ready", () => ids.every((id) => server.store.result(id)), 60_000, 10);
     const wall = performance.now() - t0;
     const failed = ids.filter((id) => !(server.store.result(id) as { ok: boolean }).ok).length;
-    const sessions = host.tmux("burst", "list-sessions", "-F", "#{session_name}").trim().split("\n");
-    const duplicates = sessions.length - new Set(sessions).size + Math.max(0, sessions.length - 50);
+    // Agent processes started per label, as the fake claude records them: more than one is a double start.
+    const starts = new Map<string, number>();
+    for (const line of readFileSync(transcript, "utf8").split("\n").filter(Boolean)) {
+      const event = JSON.parse(line) as { event: string; env?: { AGENT_RELAY_LABEL?: string } };
+      const label = event.env?.AGENT_RELAY_LABEL;
+      if (event.event === "start" && label) starts.set(label, (starts.get(label) ?? 0) + 1);
+    }
+    const duplicates = [...starts.values()].reduce((sum, n) => sum + n - 1, 0);
     return [
       { scenario: "burst: 50 spawns → all ready", figure: "wall time", value: `${ms(wall)}${failed ? ` (${failed} failed)` : ""}`, target: "≤ 3000 ms", met: wall <= 3000 && failed === 0 },
-      { scenario: "burst: 50 spawns → all ready", figure: "duplicate sessions", value: String(duplicates), target: "0", met: duplicates === 0 },
+      { scenario: "burst: 50 spawns → all ready", figure: "agents started twice (fake claude's own record)", value: `${duplicates} of ${starts.size}`, target: "0", met: duplicates === 0 && starts.size === 50 },
     ];
   } finally {
     await host.close();
