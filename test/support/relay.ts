@@ -55,7 +55,15 @@ export class TestRelay {
   private readonly hanging = new Set<ServerResponse>();
   url = "";
 
-  constructor(readonly options: { token?: string; extensions?: boolean } = {}) {}
+  /** Long-polls waiting in `GET /api/messages` (with `longPoll`), woken when a message is queued. */
+  private readonly waiting = new Set<() => void>();
+
+  /**
+   * `extensions`: answers controls (`control-results`); `longPoll`: also
+   * offers long-poll (`wait=` holds a poll until a message is queued), as our
+   * relay does, so fault tests run on the daemon's default path too.
+   */
+  constructor(readonly options: { token?: string; extensions?: boolean; longPoll?: boolean } = {}) {}
 
   /** This relay's clock. */
   now(): number {
@@ -85,6 +93,7 @@ export class TestRelay {
   }
 
   async stop(): Promise<void> {
+    for (const wake of [...this.waiting]) wake();
     for (const res of this.hanging) res.destroy();
     this.hanging.clear();
     if (!this.server) return;
@@ -106,6 +115,7 @@ export class TestRelay {
       meta: options.legacyMeta ? { orchestratorControl: control } : {},
       readBy: new Set(),
     });
+    for (const wake of [...this.waiting]) wake();
     return id;
   }
 
@@ -160,7 +170,8 @@ export class TestRelay {
       const data = JSON.parse(body || "{}") as Record<string, unknown>;
       this.orchestrators.set(String(data.id), data);
       const epoch = this.epoch !== undefined ? { epoch: this.epoch } : {};
-      return json(res, 200, this.options.extensions ? { ok: true, extensions: ["control-results"], ...epoch } : { ok: true, ...epoch });
+      const extensions = [...(this.options.extensions ? ["control-results"] : []), ...(this.options.longPoll ? ["long-poll"] : [])];
+      return json(res, 200, extensions.length ? { ok: true, extensions, ...epoch } : { ok: true, ...epoch });
     }
     if (method === "GET" && path === "/api/messages/cursor") {
       return json(res, 200, { latestId: this.messages.at(-1)?.id ?? 0 });
@@ -183,10 +194,27 @@ export class TestRelay {
       const unread = url.searchParams.get("unread") === "true";
       // `limit`, as our relay takes it (a plain relay ignores it: no limit at all then)
       const limit = Number(url.searchParams.get("limit") ?? Infinity);
-      const list = this.messages
-        .filter((m) => m.to === to && (this.replay || (m.id > sinceId && (!unread || !m.readBy.has(to)))))
-        .slice(0, limit >= 1 ? limit : undefined)
-        .map(({ readBy: _r, to: _t, ...m }) => m);
+      const pick = () =>
+        this.messages
+          .filter((m) => m.to === to && (this.replay || (m.id > sinceId && (!unread || !m.readBy.has(to)))))
+          .slice(0, limit >= 1 ? limit : undefined)
+          .map(({ readBy: _r, to: _t, ...m }) => m);
+      let list = pick();
+      // Held at most a second (a relay may answer a long-poll early): an idle daemon still polls often enough for tests to count.
+      const wait = Math.min(Number(url.searchParams.get("wait") ?? 0) || 0, 1_000);
+      if (list.length === 0 && wait > 0 && this.options.longPoll) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            this.waiting.delete(done);
+            resolve();
+          };
+          const timer = setTimeout(done, wait);
+          this.waiting.add(done);
+          req.once("close", done);
+        });
+        list = pick();
+      }
       if (this.epoch !== undefined) res.setHeader("X-Relay-Epoch", this.epoch);
       return json(res, 200, list);
     }
