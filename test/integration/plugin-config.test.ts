@@ -1,5 +1,5 @@
-import { execFile } from "node:child_process";
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { execFile, spawn } from "node:child_process";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -76,5 +76,32 @@ export default defineConfig({ id: "from-home", providers: ["echo"], plugins: [ec
       expect(out.stderr).toContain(`${path}: envPolcy: unknown key (did you mean "envPolicy"?)`);
       expect(out.stderr).toContain(`${path}: tmux: unknown key "widht" (did you mean "width"?)`);
     }
+  });
+});
+
+describe("the relay server, a component the relay command runs (not a plugin)", () => {
+  it("serves the relay API, and closes it on SIGTERM with exit code 0", async () => {
+    const dataDir = join(home.root, "relay-data");
+    const child = spawn(process.execPath, [CLI, "relay", "--port", "0", "--data-dir", dataDir], {
+      cwd: work,
+      env: { HOME: home.home, PATH: process.env.PATH },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    let stdout = "";
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.on("data", (chunk: Buffer) => {
+        stdout += chunk.toString();
+        const found = /^relay (http:\/\/\S+)$/m.exec(stdout);
+        if (found) resolve(found[1]!);
+      });
+      void exited.then(() => reject(new Error(`the relay exited before it listened: ${stdout}`)));
+    });
+    const token = readFileSync(join(dataDir, "token"), "utf8").trim();
+    const health = await fetch(`${url}/api/health`, { headers: { "X-Agent-Relay-Token": token } });
+    expect(health.status).toBe(200);
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    await expect(fetch(`${url}/api/health`)).rejects.toThrow();
   });
 });

@@ -125,6 +125,17 @@ describe("layers", () => {
     expect(checkLayers(sources())).toEqual([]);
   });
 
+  it("the CLI reaches the relay through the admin client, not through the daemon's transport", async () => {
+    const { RelayHttpClient } = await import("../../plugins/relay-http/client.js");
+    const { RelayAdminClient } = await import("../../plugins/relay-http/admin-client.js");
+    const importers = [...sources()].filter(([file, source]) => file.startsWith("cli/") && importsOf(file, source).includes("plugins/relay-http/client.ts"));
+    expect(importers.map(([file]) => file)).toEqual([]);
+    for (const method of ["sendControl", "result", "hosts"]) {
+      expect(method in RelayHttpClient.prototype).toBe(false);
+      expect(method in RelayAdminClient.prototype).toBe(true);
+    }
+  });
+
   it("finds a core file that imports a plugin, a plugin that reaches into the core, and a cycle", () => {
     const files = sources();
     files.set("core/stop.ts", `${files.get("core/stop.ts")}\nimport type { TmuxPluginOptions } from "../plugins/tmux/index.js";\n`);
