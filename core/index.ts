@@ -36,7 +36,7 @@ export {
   type ResolvedConfig,
   type UserConfig,
 } from "./config/schema.js";
-export { configForPlugins, hint, sectionDefaults, type ConfigOwner } from "./config/plugins.js";
+export { configForPlugins, sectionDefaults, type ConfigOwner } from "./config/plugins.js";
 export { resolveConfig, matchesHost, ENV_KEYS, type ResolveOptions } from "./config/load.js";
 export { DEFAULT_PROVIDER, parseControl, resolveCwd, sessionNameFor, spawnLabel } from "./control.js";
 export { defineProvider } from "./define-provider.js";
