@@ -1,8 +1,8 @@
-import type { RelayHost, RelayHttpClient } from "../plugins/relay-http/client.js";
+import type { RelayAdminClient, RelayHost } from "../plugins/relay-http/admin-client.js";
 import type { AgentReport, ControlPayload, ControlResult } from "../core/types.js";
 import { escapeTerminal, safeJson } from "../core/text.js";
 import { CliError } from "./fatal.js";
-import { loadCliConfig, type CommonArgs } from "./load.js";
+import { loadCliConfig, withPlugins, type CommonArgs } from "./load.js";
 
 export interface SpawnArgs extends CommonArgs {
   provider: string;
@@ -97,7 +97,7 @@ export async function runPs(args: CommonArgs & { json?: boolean }): Promise<void
   }
 }
 
-async function send(client: RelayHttpClient, host: string, control: ControlPayload, args: { wait?: boolean; timeout: number; json?: boolean }) {
+async function send(client: RelayAdminClient, host: string, control: ControlPayload, args: { wait?: boolean; timeout: number; json?: boolean }) {
   const id = await client.sendControl(host, control);
   if (!args.wait) {
     process.stdout.write(args.json ? safeJson({ host, messageId: id }) + "\n" : `sent ${control.action} to ${cell(host)} (message ${id})\n`);
@@ -116,7 +116,7 @@ async function send(client: RelayHttpClient, host: string, control: ControlPaylo
   }
 }
 
-async function waitForResult(client: RelayHttpClient, id: number, timeoutMs: number): Promise<ControlResult | undefined> {
+async function waitForResult(client: RelayAdminClient, id: number, timeoutMs: number): Promise<ControlResult | undefined> {
   const deadline = Date.now() + timeoutMs;
   for (let left = timeoutMs; left > 0; left = deadline - Date.now()) {
     const result = await client.result(id, Math.min(left, 25_000));
@@ -125,7 +125,7 @@ async function waitForResult(client: RelayHttpClient, id: number, timeoutMs: num
   return undefined;
 }
 
-async function pickHost(client: RelayHttpClient, wanted: string | undefined): Promise<string> {
+async function pickHost(client: RelayAdminClient, wanted: string | undefined): Promise<string> {
   let hosts: RelayHost[];
   try {
     hosts = await client.hosts();
@@ -145,7 +145,7 @@ async function pickHost(client: RelayHttpClient, wanted: string | undefined): Pr
   throw new CliError(`${online.length} hosts are online (${online.map((h) => h.id).join(", ")}): name one with --host`);
 }
 
-async function hostOf(client: RelayHttpClient, target: string, wanted: string | undefined): Promise<string> {
+async function hostOf(client: RelayAdminClient, target: string, wanted: string | undefined): Promise<string> {
   const hosts = (await client.hosts()).filter((h) => !wanted || h.id === wanted).map((h) => ({ ...h, agents: agentsOf(h) }));
   if (wanted && hosts.length === 0) throw new CliError(`no host "${wanted}" on this relay`);
   const matches = hosts.filter((h) => h.agents.some((a) => matches_(a, target)));
@@ -177,10 +177,11 @@ function cell(value: unknown): string {
   return "";
 }
 
-async function clientFor(args: CommonArgs): Promise<RelayHttpClient> {
-  const config = await loadCliConfig(args);
-  const { RelayHttpClient } = await import("../plugins/relay-http/client.js");
-  return new RelayHttpClient({ relayUrl: config.relayUrl, ...(config.token ? { token: config.token } : {}), timeoutMs: config.requestTimeoutMs });
+/** The relay's admin client, for the config of these flags (checked against the plugins like every command's). */
+async function clientFor(args: CommonArgs): Promise<RelayAdminClient> {
+  const { config } = await withPlugins(await loadCliConfig(args));
+  const { RelayAdminClient } = await import("../plugins/relay-http/admin-client.js");
+  return new RelayAdminClient({ relayUrl: config.relayUrl, ...(config.token ? { token: config.token } : {}), timeoutMs: config.requestTimeoutMs });
 }
 
 function ago(now: number, then: unknown): string {

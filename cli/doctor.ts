@@ -1,7 +1,7 @@
 import { stat } from "node:fs/promises";
 import { Orchestrator } from "../core/orchestrator.js";
 import type { DoctorCheck } from "../core/types.js";
-import { loadCliConfig, type CommonArgs } from "./load.js";
+import { loadCliConfig, withPlugins, type CommonArgs } from "./load.js";
 import { loggerFor } from "./serve.js";
 
 /**
@@ -11,9 +11,8 @@ import { loggerFor } from "./serve.js";
  * caveat) through the `onDoctor` hook.
  */
 export async function runDoctor(args: CommonArgs & { json?: boolean }): Promise<void> {
-  const config = await loadCliConfig(args);
-  const { resolvePlugins } = await import("../plugins/defaults.js");
-  const orchestrator = await Orchestrator.create({ config, plugins: resolvePlugins(config), logger: loggerFor(config) });
+  const { config, plugins } = await withPlugins(await loadCliConfig(args));
+  const orchestrator = await Orchestrator.create({ config, plugins, logger: loggerFor(config) });
   const checks: DoctorCheck[] = [];
   await orchestrator.hooks.onDoctor.promise(checks);
   checks.push(await checkBaseDir(config.baseDir));

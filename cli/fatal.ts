@@ -1,4 +1,4 @@
-import { ConfigError, errorMessage } from "../core/errors.js";
+import { ERROR_KIND, errorMessage, isConfigError, isErrorKind } from "../core/errors.js";
 import { redact } from "../core/logger.js";
 import { escapeTerminal } from "../core/text.js";
 
@@ -12,6 +12,10 @@ export class CliError extends Error {
     super(message);
   }
 }
+Object.defineProperty(CliError.prototype, ERROR_KIND, { value: "CliError" });
+
+/** Whether `err` is a `CliError`, from any copy of the package. */
+export const isCliError = (err: unknown): err is CliError => isErrorKind(err, "CliError");
 
 /**
  * Prints a fatal error on stderr (the relay token redacted, should anything
@@ -20,11 +24,11 @@ export class CliError extends Error {
 export function reportFatal(err: unknown): number {
   // A message may quote the relay (an error body, a label): shown, never acted on by the terminal.
   const write = (text: string) => process.stderr.write(escapeTerminal(redact(text, [process.env.AGENT_RELAY_TOKEN ?? ""]), { keepLines: true }));
-  if (err instanceof ConfigError) {
+  if (isConfigError(err)) {
     write(`config error:\n${err.message}\n`);
     return 2;
   }
-  if (err instanceof CliError) {
+  if (isCliError(err)) {
     write(`error: ${err.message}\n`);
     return err.exitCode;
   }

@@ -1,6 +1,8 @@
 import { existsSync } from "node:fs";
 import { resolveConfig } from "../core/config/load.js";
+import { configForPlugins } from "../core/config/plugins.js";
 import type { ResolvedConfig } from "../core/config/schema.js";
+import type { Plugin } from "../core/plugin.js";
 
 /** Flags every command shares. */
 export interface CommonArgs {
@@ -31,6 +33,19 @@ export async function loadCliConfig(args: CommonArgs, options: { relayTokenFile?
   const local = await localRelayToken(config);
   if (!local) return config;
   return Object.freeze({ ...config, token: local.token, sources: { ...config.sources, token: { kind: "file" as const, file: local.file } } });
+}
+
+/**
+ * The plugins a command runs (the built-ins and the config's), and the
+ * config checked against them: each plugin's environment variables bound,
+ * unknown keys refused (see `configForPlugins`). The relay server's section
+ * is known too, whichever command runs.
+ */
+export async function withPlugins(config: ResolvedConfig): Promise<{ config: ResolvedConfig; plugins: Plugin[] }> {
+  const { resolvePlugins } = await import("../plugins/defaults.js");
+  const { RELAY_SERVER_CONFIG } = await import("../plugins/relay-server/index.js");
+  const plugins = resolvePlugins(config);
+  return { config: configForPlugins(config, [...plugins, RELAY_SERVER_CONFIG]), plugins };
 }
 
 /**

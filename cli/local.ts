@@ -2,14 +2,13 @@ import { spawn } from "node:child_process";
 import { Orchestrator } from "../core/orchestrator.js";
 import type { BackendSession } from "../core/types.js";
 import { CliError } from "./fatal.js";
-import { loadCliConfig, type CommonArgs } from "./load.js";
+import { loadCliConfig, withPlugins, type CommonArgs } from "./load.js";
 import { loggerFor } from "./serve.js";
 
 /** The backend of this host (as the daemon configures it), and the session of the named agent. */
 async function localAgent(args: CommonArgs & { agent: string }) {
-  const config = await loadCliConfig(args);
-  const { resolvePlugins } = await import("../plugins/defaults.js");
-  const orchestrator = await Orchestrator.create({ config, plugins: resolvePlugins(config), logger: loggerFor(config) });
+  const { config, plugins } = await withPlugins(await loadCliConfig(args));
+  const orchestrator = await Orchestrator.create({ config, plugins, logger: loggerFor(config) });
   const backend = orchestrator.backend;
   const sessions = await backend.list();
   const mine = sessions.filter((s) => !s.meta || s.meta.orchestratorId === config.id);

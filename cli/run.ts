@@ -1,6 +1,6 @@
 import { Orchestrator } from "../core/orchestrator.js";
 import { Secrets } from "../core/secrets.js";
-import { loadCliConfig, type CommonArgs } from "./load.js";
+import { loadCliConfig, withPlugins, type CommonArgs } from "./load.js";
 import { loggerFor, startOrExit, untilSignal } from "./serve.js";
 
 /**
@@ -8,11 +8,10 @@ import { loggerFor, startOrExit, untilSignal } from "./serve.js";
  * the one place outside `plugins/` that knows the built-in plugins.
  */
 export async function runDaemon(args: CommonArgs & { stopAgents?: boolean }): Promise<void> {
-  const config = await loadCliConfig(args);
+  const { config, plugins } = await withPlugins(await loadCliConfig(args));
   const secrets = new Secrets();
   const logger = loggerFor(config, secrets);
-  const { resolvePlugins } = await import("../plugins/defaults.js");
-  const orchestrator = await Orchestrator.create({ config, plugins: resolvePlugins(config), logger, secrets });
+  const orchestrator = await Orchestrator.create({ config, plugins, logger, secrets });
   logger.info(
     `starting ${config.id}: relay ${config.relayUrl}, baseDir ${config.baseDir}, providers ${config.providers.join(", ")}` +
       (config.configFile ? `, config ${config.configFile}` : ""),

@@ -2,7 +2,7 @@ import { createLogger, type Logger } from "../core/logger.js";
 import { Orchestrator } from "../core/orchestrator.js";
 import { Secrets } from "../core/secrets.js";
 import type { ResolvedConfig } from "../core/config/schema.js";
-import { loadCliConfig, type CommonArgs } from "./load.js";
+import { loadCliConfig, withPlugins, type CommonArgs } from "./load.js";
 
 export interface ServeArgs extends CommonArgs {
   port?: number;
@@ -11,17 +11,26 @@ export interface ServeArgs extends CommonArgs {
   stopAgents?: boolean;
 }
 
-/** `relay`: the relay server alone, in a core that has only the relay-server plugin. */
+/**
+ * `relay`: the relay server alone. The relay server is not a plugin: this
+ * command and `up` start it and close it, no daemon core is involved.
+ */
 export async function runRelay(args: ServeArgs): Promise<void> {
-  const config = await loadCliConfig(args, { relayTokenFile: false });
+  const { config } = await withPlugins(await loadCliConfig(args, { relayTokenFile: false }));
   const secrets = new Secrets();
   const logger = loggerFor(config, secrets);
-  const { relayServerPlugin } = await import("../plugins/relay-server/index.js");
   const { server } = await startServer(args, config, logger, secrets);
-  const orchestrator = await Orchestrator.create({ config, plugins: [relayServerPlugin({ server })], logger, secrets });
-  await orchestrator.start();
   process.stdout.write(`relay ${server.url}\n`);
-  untilSignal(orchestrator, logger, false);
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info(`${signal}: stopping`);
+    await server.close();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
 }
 
 /** `up`: a relay and a daemon in one process; the daemon talks to this relay. */
@@ -29,21 +38,15 @@ export async function runUp(args: ServeArgs): Promise<void> {
   const base = await loadCliConfig(args, { relayTokenFile: false });
   const secrets = new Secrets();
   const logger = loggerFor(base, secrets);
-  const { relayServerPlugin } = await import("../plugins/relay-server/index.js");
+  await withPlugins(base); // a config mistake stops the command before the relay starts
   const { server, token } = await startServer(args, base, logger, secrets);
   const local = server.url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:");
   // The daemon in this process speaks to its relay with the relay's token (its own, when none is configured).
-  const config = await loadCliConfig({ ...args, relayUrl: local, token }, { relayTokenFile: false });
-  const { resolvePlugins } = await import("../plugins/defaults.js");
-  const orchestrator = await Orchestrator.create({
-    config,
-    plugins: [...resolvePlugins(config), relayServerPlugin({ server })],
-    logger,
-    secrets,
-  });
+  const { config, plugins } = await withPlugins(await loadCliConfig({ ...args, relayUrl: local, token }, { relayTokenFile: false }));
+  const orchestrator = await Orchestrator.create({ config, plugins, logger, secrets });
   await startOrExit(orchestrator);
   process.stdout.write(`relay ${server.url}\n`);
-  untilSignal(orchestrator, logger, Boolean(args.stopAgents));
+  untilSignal(orchestrator, logger, Boolean(args.stopAgents), () => server.close());
 }
 
 /**
@@ -59,6 +62,7 @@ async function startServer(args: ServeArgs, config: ResolvedConfig, logger: Logg
   for (const token of [options.token, ...Object.values(options.hostTokens ?? {})]) secrets.add(token);
   const server = new RelayServer({ ...options, logger: relayLogger });
   await server.listen();
+  relayLogger.info(`relay listening on ${server.url}`);
   if (tokenFile) relayLogger.info(`relay token in ${tokenFile} (owner-only; local CLI commands read it from there)`);
   return { server, token: options.token };
 }
@@ -79,14 +83,18 @@ export async function startOrExit(orchestrator: Orchestrator): Promise<void> {
   }
 }
 
-/** Runs until SIGTERM or SIGINT, then stops the core (and the agents only if asked). */
-export function untilSignal(orchestrator: Orchestrator, logger: Logger, stopAgents: boolean): void {
+/**
+ * Runs until SIGTERM or SIGINT, then stops the core (and the agents only if
+ * asked), then `after` (the relay server of `up`, closed once the daemon is done with it).
+ */
+export function untilSignal(orchestrator: Orchestrator, logger: Logger, stopAgents: boolean, after?: () => Promise<void>): void {
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info(`${signal}: stopping${stopAgents ? " (and the agents)" : ""}`);
     await orchestrator.stop({ stopAgents });
+    await after?.();
     process.exit(0);
   };
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
@@ -95,6 +103,7 @@ export function untilSignal(orchestrator: Orchestrator, logger: Logger, stopAgen
     if (stopping) return;
     stopping = true;
     await orchestrator.stop({ stopAgents: false }); // the agents stay: the daemon that owns the id may be this host's next one
+    await after?.();
     process.exit(1);
   });
 }

@@ -1,4 +1,25 @@
-/** Typed errors. Each carries a stable `code` so callers can tell them apart. */
+/**
+ * Typed errors. Each carries a stable `code` so callers can tell them apart,
+ * and a brand (`Symbol.for`) that the `is…Error` helpers check: a config file
+ * or plugin may load a second copy of this package, whose classes fail
+ * `instanceof` against ours.
+ */
+
+/** The property that names an error's kind, the same in every copy of the package. */
+export const ERROR_KIND = Symbol.for("agent-relay-orchestrator.error-kind");
+
+/** Whether `err` is an error of `kind` (its class name), from any copy of the package. */
+export function isErrorKind(err: unknown, kind: string): boolean {
+  for (let proto = err; proto !== null && typeof proto === "object"; proto = Object.getPrototypeOf(proto)) {
+    if (Object.hasOwn(proto, ERROR_KIND) && (proto as Record<symbol, unknown>)[ERROR_KIND] === kind) return true;
+  }
+  return false;
+}
+
+/** Marks a class's instances as of `kind` (subclasses keep their parents' kinds too). */
+function brand(cls: { prototype: object }, kind: string): void {
+  Object.defineProperty(cls.prototype, ERROR_KIND, { value: kind });
+}
 
 /** A control that cannot be carried out; answered to the sender, never retried. */
 export class ControlError extends Error {
@@ -15,6 +36,8 @@ export class ControlError extends Error {
   }
 }
 
+brand(ControlError, "ControlError");
+
 /** Thrown by a `beforeSpawn` tap to refuse a spawn. */
 export class SpawnVetoError extends ControlError {
   override name = "SpawnVetoError";
@@ -22,6 +45,8 @@ export class SpawnVetoError extends ControlError {
     super("vetoed", message, options);
   }
 }
+
+brand(SpawnVetoError, "SpawnVetoError");
 
 /** Something a plugin threw, stamped with the plugin's and the hook's name. */
 export class PluginError extends Error {
@@ -35,6 +60,8 @@ export class PluginError extends Error {
   }
 }
 
+brand(PluginError, "PluginError");
+
 /** Invalid or unloadable configuration; the message names the file and the key. */
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -42,6 +69,11 @@ export class ConfigError extends Error {
     super(message, options);
   }
 }
+brand(ConfigError, "ConfigError");
+
+export const isControlError = (err: unknown): err is ControlError => isErrorKind(err, "ControlError");
+export const isPluginError = (err: unknown): err is PluginError => isErrorKind(err, "PluginError");
+export const isConfigError = (err: unknown): err is ConfigError => isErrorKind(err, "ConfigError");
 
 /** The innermost useful message of an error, for one-line logs and answers. */
 export function errorMessage(err: unknown): string {
@@ -52,7 +84,7 @@ export function errorMessage(err: unknown): string {
 /** The error a plugin meant, under any `PluginError` wrapping. */
 export function rootCause(err: unknown): unknown {
   let current = err;
-  while (current instanceof PluginError) current = current.cause;
+  while (isPluginError(current)) current = current.cause;
   return current;
 }
 
@@ -63,9 +95,9 @@ export function rootCause(err: unknown): unknown {
  */
 export function failureAnswer(err: unknown): { code: string; error: string; retryable?: boolean } {
   const cause = rootCause(err);
-  if (!(cause instanceof ControlError)) return { code: "failed", error: errorMessage(err) };
+  if (!isControlError(cause)) return { code: "failed", error: errorMessage(err) };
   if (cause.code !== "vetoed") return { code: cause.code, error: cause.message, ...(cause.retryable ? { retryable: true } : {}) };
   let plugin: string | undefined;
-  for (let e: unknown = err; e instanceof PluginError; e = e.cause) plugin = e.plugin;
+  for (let e: unknown = err; isPluginError(e); e = e.cause) plugin = e.plugin;
   return { code: "vetoed", error: plugin ? `vetoed by plugin "${plugin}": ${cause.message}` : cause.message };
 }

@@ -5,7 +5,7 @@ import {
   AsyncSeriesWaterfallHook,
   SyncWaterfallHook,
 } from "tapable";
-import { PluginError } from "./errors.js";
+import { isPluginError, PluginError } from "./errors.js";
 import type {
   AgentExit,
   AgentReport,
@@ -131,7 +131,7 @@ export function scopeHooks(hooks: OrchestratorHooks, plugin: string): PluginHook
     const hook = hooks[name] as unknown as { tap: Tapper; tapPromise: Tapper };
     // tapable's sync hooks have `call`; its async ones do not (and it nulls their prototypes: no instanceof).
     const sync = typeof (hooks[name] as { call?: unknown }).call === "function";
-    const wrap = (err: unknown) => (err instanceof PluginError ? err : new PluginError(plugin, name, err));
+    const wrap = (err: unknown) => (isPluginError(err) ? err : new PluginError(plugin, name, err));
     scoped[name] = {
       tap(fn: (...args: any[]) => unknown, options?: TapOptions) {
         // tapable cannot remove a tap: a removed one answers undefined, which every kind

@@ -11,20 +11,37 @@ export {
   type RelayTransport,
   type StopOutcome,
 } from "./plugin.js";
-export { ConfigError, ControlError, PluginError, SpawnVetoError, errorMessage, rootCause } from "./errors.js";
+export {
+  ConfigError,
+  ControlError,
+  PluginError,
+  SpawnVetoError,
+  errorMessage,
+  failureAnswer,
+  isConfigError,
+  isControlError,
+  ERROR_KIND,
+  isErrorKind,
+  isPluginError,
+  rootCause,
+} from "./errors.js";
 export { createLogger, redact, type Logger, type LogLevelName } from "./logger.js";
 export {
   defineConfig,
   readPluginOptions,
+  sourceLabel,
+  type ConfigPlugin,
   type ConfigSource,
+  type PluginConfigSpec,
   type ResolvedConfig,
   type UserConfig,
 } from "./config/schema.js";
+export { configForPlugins, sectionDefaults, type ConfigOwner } from "./config/plugins.js";
 export { resolveConfig, matchesHost, ENV_KEYS, type ResolveOptions } from "./config/load.js";
 export { DEFAULT_PROVIDER, parseControl, resolveCwd, sessionNameFor, spawnLabel } from "./control.js";
+export { defineProvider } from "./define-provider.js";
 export {
   answerKeys,
-  defineProvider,
   parseOptions,
   screenMatches,
   withScreenOverrides,
@@ -35,6 +52,7 @@ export {
   type ScreenMatch,
   type StopRules,
 } from "./provider.js";
+export { screensSchema } from "./screens-schema.js";
 export { PROTOCOL_VERSION, VERSION } from "./version.js";
 export { escapeTerminal, isSecretName, safeJson, sanitizeTyped, UNSAFE_TEXT } from "./text.js";
 export { Secrets } from "./secrets.js";

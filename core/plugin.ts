@@ -1,6 +1,6 @@
 import type { PluginHooks } from "./hooks.js";
 import type { Logger } from "./logger.js";
-import type { ResolvedConfig } from "./config/schema.js";
+import type { PluginConfigSpec, ResolvedConfig } from "./config/schema.js";
 import type { AgentProvider } from "./provider.js";
 import type {
   AgentReport,
@@ -162,6 +162,8 @@ export interface Plugin {
    * `launcher:<provider>`. A user plugin with a built-in's role replaces it.
    */
   role?: string;
+  /** The config section the plugin owns (see `PluginConfigSpec`); read it with `readPluginOptions`. */
+  config?: PluginConfigSpec;
   apply(ctx: PluginContext): void | Promise<void>;
 }
 

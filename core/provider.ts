@@ -1,6 +1,4 @@
-import { execFile } from "node:child_process";
-import { definePlugin, type Plugin, type PluginContext } from "./plugin.js";
-import type { DoctorCheck, SpawnSpec } from "./types.js";
+import type { SpawnSpec } from "./types.js";
 
 /**
  * Text on a screen, as data: every `all` pattern must match some line, no
@@ -67,41 +65,6 @@ export interface AgentProvider {
   startTimeoutMs?: number;
 }
 
-/**
- * Makes a plugin that adds a provider: it fills the command line of spawns
- * for `provider.name` (in `beforeSpawn`) and registers the screen rules the
- * core watches start-up with. The built-in claude and codex plugins are made
- * this way; a user's provider has every ability they have.
- */
-export function defineProvider(
-  provider: AgentProvider | ((ctx: PluginContext) => AgentProvider),
-  options: { pluginName?: string } = {},
-): Plugin {
-  const name = typeof provider === "function" ? options.pluginName : provider.name;
-  if (!name) throw new Error("defineProvider: a provider made by a function needs options.pluginName");
-  return definePlugin({
-    name,
-    role: `launcher:${name}`,
-    apply(ctx) {
-      const resolved = typeof provider === "function" ? provider(ctx) : provider;
-      ctx.provideProvider(resolved);
-      ctx.hooks.onDoctor.tap(async (checks) => {
-        if (!ctx.config.providers.includes(resolved.name)) return;
-        checks.push(
-          resolved.binary
-            ? await checkBinary(resolved.name, resolved.binary.bin, resolved.binary.versionArgs)
-            : { name: `provider ${resolved.name}`, status: "ok", detail: "provided (no binary to check)" },
-        );
-      });
-      ctx.hooks.beforeSpawn.tap((spec) => {
-        if (spec.provider !== resolved.name || spec.command.length > 0) return spec;
-        const { command, env } = resolved.command(spec);
-        return { ...spec, command, env: { ...spec.env, ...env } };
-      });
-    },
-  });
-}
-
 /** Whether a screen matches: every `all` pattern on some line, no `none` pattern on any. */
 export function screenMatches(lines: readonly string[], match: ScreenMatch): boolean {
   const test = (source: string) => {
@@ -162,20 +125,4 @@ export function withScreenOverrides<P extends Pick<AgentProvider, "ready" | "wor
     dialogs: byId(rules.dialogs, overrides.dialogs),
     blockers: byId(rules.blockers, overrides.blockers),
   };
-}
-
-/** `doctor`'s look at a provider's binary: found, and what its version flag says. */
-function checkBinary(provider: string, bin: string, versionArgs: string[]): Promise<DoctorCheck> {
-  return new Promise((resolve) => {
-    execFile(bin, versionArgs, { timeout: 10_000, encoding: "utf8" }, (error, stdout, stderr) => {
-      const name = `provider ${provider}`;
-      if (error && (error as NodeJS.ErrnoException).code === "ENOENT") {
-        resolve({ name, status: "fail", detail: `"${bin}" is not installed or not in PATH` });
-      } else if (error) {
-        resolve({ name, status: "fail", detail: `"${bin} ${versionArgs.join(" ")}" failed: ${(stderr || error.message).trim().split("\n")[0]}` });
-      } else {
-        resolve({ name, status: "ok", detail: `${bin}: ${(stdout || stderr).trim().split("\n")[0]}` });
-      }
-    });
-  });
 }

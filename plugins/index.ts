@@ -8,6 +8,7 @@ export { codexPlugin, CODEX_PLUGIN, CODEX_SCREENS, CODEX_APPROVAL_ARGS, type Cod
 export { controlsPlugin, CONTROLS_PLUGIN } from "./controls/index.js";
 export { envPolicyPlugin, ENV_POLICY_PLUGIN, DEFAULT_ALLOW, DEFAULT_DENY, NEVER_FROM_CONTROL, type EnvPolicyOptions } from "./env-policy/index.js";
 export { relayHttpPlugin, RELAY_HTTP_PLUGIN } from "./relay-http/index.js";
-export { relayServerPlugin, RELAY_SERVER_PLUGIN, RelayServer } from "./relay-server/index.js";
+/** The relay server is a component the `relay` and `up` commands run, not a plugin. */
+export { RelayServer, RELAY_SERVER_CONFIG } from "./relay-server/index.js";
 export { restartPolicyPlugin, RESTART_POLICY_PLUGIN, type RestartPolicyOptions } from "./restart-policy/index.js";
 export { tmuxPlugin, TMUX_PLUGIN, type TmuxPluginOptions } from "./tmux/index.js";

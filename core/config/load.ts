@@ -1,7 +1,8 @@
 import { existsSync, statSync } from "node:fs";
 import { homedir, hostname as osHostname } from "node:os";
 import { dirname, join, resolve, sep } from "node:path";
-import { ConfigError, errorMessage } from "../errors.js";
+import { fileURLToPath } from "node:url";
+import { ConfigError, errorMessage, isConfigError } from "../errors.js";
 import type { Plugin } from "../plugin.js";
 import {
   CORE_KEYS,
@@ -25,7 +26,7 @@ export interface ResolveOptions {
   cli?: Record<string, unknown>;
 }
 
-/** The 0.9.0 environment variables (and a few of ours) and the keys they set. */
+/** The 0.9.0 environment variables (and a few of ours) and the core keys they set; plugins bind their own (`PluginConfigSpec.env`). */
 export const ENV_KEYS: ReadonlyArray<{ name: string; key: string; list?: true; number?: true }> = [
   { name: "AGENT_RELAY_URL", key: "relayUrl" },
   { name: "AGENT_RELAY_TOKEN", key: "token" },
@@ -36,7 +37,6 @@ export const ENV_KEYS: ReadonlyArray<{ name: string; key: string; list?: true; n
   { name: "AGENT_RELAY_ORCHESTRATOR_STATE_DIR", key: "stateDir" },
   { name: "AGENT_RELAY_ORCHESTRATOR_LOG_LEVEL", key: "logLevel" },
   { name: "AGENT_RELAY_ORCHESTRATOR_POLL_INTERVAL_MS", key: "pollIntervalMs", number: true },
-  { name: "AGENT_RELAY_ORCHESTRATOR_TMUX_SOCKET", key: "tmux.socketName" },
 ];
 
 /** Names a config file may have, searched from the working directory up. */
@@ -180,7 +180,7 @@ export async function loadConfigFile(
     }
     return undefined;
   } catch (err) {
-    if (err instanceof ConfigError) throw err;
+    if (isConfigError(err)) throw err;
     throw new ConfigError(`cannot load config: ${errorMessage(err)}`, { cause: err });
   }
 }
@@ -255,10 +255,29 @@ export function matchesHost(pattern: string, hostname: string): boolean {
 async function moduleLoaders() {
   let jiti: import("jiti").Jiti | undefined;
   const load = async (filepath: string) => {
-    jiti ??= (await import("jiti")).createJiti(import.meta.url, { interopDefault: true, moduleCache: false, fsCache: false });
+    jiti ??= (await import("jiti")).createJiti(import.meta.url, { interopDefault: true, moduleCache: false, fsCache: false, alias: selfAlias() });
     return jiti.import(filepath, { default: true });
   };
   return { ".ts": load, ".mts": load, ".cts": load, ".js": load, ".mjs": load, ".cjs": load };
+}
+
+/**
+ * `import … from "agent-relay-orchestrator"` (and `/plugins`) in a config
+ * file or a plugin it names gets this running copy of the package, wherever
+ * the file is (`~/.agent-relay/` has no node_modules): its built entry
+ * points, or the sources when running from them.
+ */
+export function selfAlias(): Record<string, string> {
+  // Built, this file is dist/core/config/load.js; from the sources (tests), core/config/load.ts next to dist/.
+  const entry = (fromBuilt: string, inDist: string) => {
+    const built = fileURLToPath(new URL(fromBuilt, import.meta.url));
+    const dist = fileURLToPath(new URL(`../../dist/${inDist}`, import.meta.url));
+    return [built, dist].find((path) => existsSync(path)) ?? built.replace(/\.js$/, ".ts");
+  };
+  return {
+    "agent-relay-orchestrator/plugins": entry("../../plugins/index.js", "plugins/index.js"),
+    "agent-relay-orchestrator": entry("../index.js", "core/index.js"),
+  };
 }
 
 async function loadPlugins(entries: NonNullable<UserConfig["plugins"]>, base: string, where: string): Promise<Plugin[]> {
@@ -274,6 +293,7 @@ async function loadPlugins(entries: NonNullable<UserConfig["plugins"]>, base: st
       interopDefault: true,
       moduleCache: false,
       fsCache: false,
+      alias: selfAlias(),
     });
     let exported: unknown;
     try {

@@ -2,20 +2,43 @@ import { homedir, hostname as osHostname } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
 import { ConfigError } from "../errors.js";
-import type { Plugin } from "../plugin.js";
 import type { LogLevelName } from "../logger.js";
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SAFE_NAME = /^[A-Za-z0-9._-]+$/;
 
+/**
+ * The config section a plugin owns: its key in the config, the schema of its
+ * options (defaults included: `config` prints them), and the environment
+ * variables it binds to its keys (`{ AGENT_RELAY_ORCHESTRATOR_TMUX_SOCKET:
+ * "socketName" }`; they win over the file). The core validates the section
+ * with the schema (unknown keys are errors) before any plugin applies.
+ */
+export interface PluginConfigSpec {
+  section: string;
+  schema: z.ZodType;
+  env?: Readonly<Record<string, string>>;
+}
+
+/**
+ * A plugin as the config sees it: the shape of `Plugin` (core/plugin.ts),
+ * which needs the config's types and so cannot be imported here.
+ */
+export interface ConfigPlugin {
+  name: string;
+  role?: string;
+  config?: PluginConfigSpec;
+  apply(ctx: never): void | Promise<void>;
+}
+
 /** A plugin entry: the object itself, a module specifier, or `[specifier, options]`. */
 const pluginEntry = z.union([
-  z.custom<Plugin>(
+  z.custom<ConfigPlugin>(
     (value) =>
       typeof value === "object" &&
       value !== null &&
-      typeof (value as Plugin).name === "string" &&
-      typeof (value as Plugin).apply === "function",
+      typeof (value as ConfigPlugin).name === "string" &&
+      typeof (value as ConfigPlugin).apply === "function",
     { message: "expected a plugin object ({ name, apply }), a module path, or [path, options]" },
   ),
   z.string().min(1),
@@ -65,7 +88,7 @@ type CoreKeys = z.infer<z.ZodObject<typeof coreShape>>;
 
 /** What people write in a config file. Plugin sections (e.g. `tmux`, `claude`) are free-form here. */
 export interface UserConfig extends Partial<Omit<CoreKeys, "plugins">> {
-  plugins?: Array<Plugin | string | [string, unknown]>;
+  plugins?: Array<ConfigPlugin | string | [string, unknown]>;
   /** Partial configs merged over this one on hosts whose hostname matches the pattern (`*` and `?`). */
   hosts?: Record<string, Omit<UserConfig, "hosts">>;
   [pluginSection: string]: unknown;
@@ -84,7 +107,7 @@ export type ConfigSource =
 export interface ResolvedConfig extends Readonly<Omit<CoreKeys, "token" | "plugins">> {
   readonly token?: string;
   /** User plugins, loaded. Built-ins are added by `plugins/defaults.ts`. */
-  readonly plugins: readonly Plugin[];
+  readonly plugins: readonly ConfigPlugin[];
   /** The config file that was loaded, if any. */
   readonly configFile?: string;
   /** Option sections for plugins, keyed by section name. */

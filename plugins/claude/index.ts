@@ -1,6 +1,5 @@
 import { z } from "zod";
-import { defineProvider, readPluginOptions, withScreenOverrides, type AgentProvider } from "../../core/index.js";
-import { screensSchema } from "../screen-schema.js";
+import { defineProvider, readPluginOptions, screensSchema, withScreenOverrides, type AgentProvider } from "../../core/index.js";
 
 export const CLAUDE_PLUGIN = "claude";
 
@@ -84,6 +83,6 @@ export function claudePlugin(overrides: ClaudeOptions = {}) {
         ...(o.startTimeoutMs !== undefined ? { startTimeoutMs: o.startTimeoutMs } : {}),
       };
     },
-    { pluginName: CLAUDE_PLUGIN },
+    { pluginName: CLAUDE_PLUGIN, config: { section: "claude", schema: optionsSchema } },
   );
 }

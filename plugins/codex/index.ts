@@ -1,8 +1,7 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { z } from "zod";
-import { ControlError, defineProvider, readPluginOptions, withScreenOverrides, type AgentProvider } from "../../core/index.js";
-import { screensSchema } from "../screen-schema.js";
+import { ControlError, defineProvider, readPluginOptions, screensSchema, withScreenOverrides, type AgentProvider } from "../../core/index.js";
 
 export const CODEX_PLUGIN = "codex";
 
@@ -89,7 +88,7 @@ export function codexPlugin(overrides: CodexOptions = {}) {
         ...timeout,
       };
     },
-    { pluginName: CODEX_PLUGIN },
+    { pluginName: CODEX_PLUGIN, config: { section: "codex", schema: optionsSchema } },
   );
 }
 

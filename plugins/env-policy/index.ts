@@ -63,6 +63,7 @@ export function envPolicyPlugin(overrides: EnvPolicyOptions & { source?: NodeJS.
   return definePlugin({
     name: ENV_POLICY_PLUGIN,
     role: "env-policy",
+    config: { section: "envPolicy", schema: optionsSchema },
     apply(ctx) {
       const { source = process.env, ...rest } = overrides;
       const options = { ...readPluginOptions(ctx.config, "envPolicy", optionsSchema), ...rest };

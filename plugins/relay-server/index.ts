@@ -1,13 +1,10 @@
 import { z } from "zod";
-import { sourceLabel } from "../../core/config/schema.js";
-import { definePlugin, readPluginOptions, type ResolvedConfig } from "../../core/index.js";
-import { RelayServer, type RelayServerOptions } from "./server.js";
+import { readPluginOptions, sourceLabel, type ConfigOwner, type ResolvedConfig } from "../../core/index.js";
+import type { RelayServerOptions } from "./server.js";
 import { checkTokenLength, defaultRelayDataDir, ensureRelayToken } from "./token.js";
 
 export { RelayServer, RELAY_EXTENSIONS, isLoopback, type RelayServerOptions } from "./server.js";
 export { defaultRelayDataDir, relayTokenFile, readRelayToken, MIN_TOKEN_LENGTH } from "./token.js";
-
-export const RELAY_SERVER_PLUGIN = "relay-server";
 
 const optionsSchema = z
   .object({
@@ -26,35 +23,15 @@ const optionsSchema = z
   })
   .strict();
 
-export type RelayServerPluginOptions = z.input<typeof optionsSchema> & {
-  /** An already listening server to adopt (the `up` command starts it first to learn its port). */
-  server?: RelayServer;
-};
+export type RelayServerConfigOptions = z.input<typeof optionsSchema>;
 
 /**
- * Runs an Agent Relay server inside the daemon's process: the `relay` and
- * `up` commands add this plugin. Options from the config's `relayServer`
- * section, overridden by the factory's argument. The token is the config's,
- * else the relay's own (see `serverOptions`).
+ * The relay server is not a plugin: the `relay` and `up` commands start a
+ * `RelayServer` themselves (before the daemon, so a port of 0 is known) and
+ * close it last. It owns the config section `relayServer`, declared here so
+ * that the config check knows its keys.
  */
-export function relayServerPlugin(overrides: RelayServerPluginOptions = {}) {
-  return definePlugin({
-    name: RELAY_SERVER_PLUGIN,
-    role: "relay-server",
-    async apply(ctx) {
-      const { server: given, ...rest } = overrides;
-      let server = given;
-      if (!server) {
-        const { tokenFile: _file, ...options } = serverOptions(ctx.config, rest, (text) => ctx.logger.warn(text));
-        server = new RelayServer({ ...options, logger: ctx.logger });
-        await server.listen();
-      }
-      ctx.logger.info(`relay listening on ${server.url}`);
-      const running = server;
-      ctx.onClose(() => running.close());
-    },
-  });
-}
+export const RELAY_SERVER_CONFIG: ConfigOwner = { name: "relay-server", config: { section: "relayServer", schema: optionsSchema } };
 
 /**
  * The relay's options: the config's `relayServer` section, then `overrides`

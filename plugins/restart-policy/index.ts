@@ -29,6 +29,7 @@ export function restartPolicyPlugin(overrides: RestartPolicyOptions = {}) {
   return definePlugin({
     name: RESTART_POLICY_PLUGIN,
     role: "restart-policy",
+    config: { section: "restarts", schema: optionsSchema },
     apply(ctx) {
       const o = optionsSchema.parse({ ...readPluginOptions(ctx.config, "restarts", optionsSchema.partial()), ...overrides });
       const pending = new Map<string, NodeJS.Timeout>();

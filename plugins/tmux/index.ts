@@ -42,6 +42,7 @@ export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
   return definePlugin({
     name: TMUX_PLUGIN,
     role: "backend",
+    config: { section: "tmux", schema: optionsSchema, env: { AGENT_RELAY_ORCHESTRATOR_TMUX_SOCKET: "socketName" } },
     apply(ctx) {
       const options = optionsSchema.parse({ ...readPluginOptions(ctx.config, "tmux", optionsSchema.partial()), ...overrides });
       const tmux = new Tmux(options);

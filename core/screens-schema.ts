@@ -1,8 +1,13 @@
 import { z } from "zod";
 
-/** How a config file may override a provider's screen texts (they move with CLI versions). */
+/** A screen match in a config file: `all` patterns (regex sources) on some line, no `none` pattern on any. */
 const screenMatch = z.object({ all: z.array(z.string()), none: z.array(z.string()).optional() }).strict();
 
+/**
+ * How a provider's config section may override its screen texts (they move
+ * with CLI versions): the shape `withScreenOverrides` takes. For any provider:
+ * `screens: screensSchema.optional()` in its options schema.
+ */
 export const screensSchema = z
   .object({
     ready: screenMatch.optional(),
