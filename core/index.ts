@@ -21,7 +21,8 @@ export {
   type UserConfig,
 } from "./config/schema.js";
 export { resolveConfig, matchesHost, ENV_KEYS, type ResolveOptions } from "./config/load.js";
-export { DEFAULT_PROVIDER, parseControl, resolveCwd, sessionNameFor, spawnLabel } from "./control.js";
+export { DEFAULT_PROVIDER, parseControl, resolveCwd, safeText, sessionNameFor } from "./control.js";
+export { defineControl, type ControlDeclaration, type ControlKey, type ControlKeyInfo, type ControlOf } from "./controls.js";
 export {
   answerKeys,
   defineProvider,

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
 import { createHooks, scopeHooks, type OrchestratorHooks, type StopReason } from "./hooks.js";
-import { ControlError, PluginError, errorMessage, failureAnswer } from "./errors.js";
+import { ControlError, PluginError, errorMessage } from "./errors.js";
+import { ControlRegistry, type ParsedControl } from "./controls.js";
 import { ExitWatcher } from "./exit-watcher.js";
 import { Provisions } from "./provisions.js";
 import { stopGracefully } from "./stop.js";
@@ -13,7 +14,7 @@ import { ensurePrivateDir } from "./private-dir.js";
 import { DEFAULT_PROVIDER, resolveCwd, sessionNameFor } from "./control.js";
 import { AgentRegistry, agentFromSession } from "./registry.js";
 import { Journal } from "./journal.js";
-import { RelaySession } from "./relay-session.js";
+import { RelaySession, type RelayHost } from "./relay-session.js";
 import { StartupWatcher, type StartupOutcome } from "./startup.js";
 import type { AgentProvider } from "./provider.js";
 import type { ResolvedConfig } from "./config/schema.js";
@@ -22,7 +23,6 @@ import type {
   AgentExit,
   AgentReport,
   BackendSession,
-  ControlPayload,
   ControlRequest,
   ControlResult,
   ManagedAgent,
@@ -60,6 +60,8 @@ export class Orchestrator {
   private readonly registry = new AgentRegistry();
   private readonly locks = new KeyedLock();
   private readonly provided = new Provisions();
+  /** The control actions plugins declared, with their fields, keys and handlers. */
+  private readonly controls = new ControlRegistry();
   private readonly startup: StartupWatcher;
   private relay?: RelaySession;
   private readonly exits: ExitWatcher;
@@ -142,7 +144,7 @@ export class Orchestrator {
       this.exits.start();
     }
     if (this.transport) {
-      this.relay = new RelaySession(this, this.transport, this.logger.withTag("relay"), this.journal!, this.journalLost);
+      this.relay = new RelaySession(this.relayHost(), this.transport, this.logger.withTag("relay"), this.journal!, this.journalLost);
       this.relay.start();
     } else if (this.provided.backend) {
       this.logger.warn("no relay transport configured: agents run, but no controls arrive");
@@ -252,23 +254,45 @@ export class Orchestrator {
   }
 
   /**
-   * Answers one control: `onControl` decides; an action nobody answers, and
-   * anything thrown, become error answers. Never throws.
+   * Answers one control payload: checked against its declaration, then
+   * answered by the plugin that declared it (or an `onControl` tap); an
+   * invalid control, an action nobody answers, and anything thrown become
+   * error answers. Never throws.
    */
-  async dispatch(control: ControlPayload, context: Omit<ControlRequest, "control"> = {}): Promise<ControlResult> {
-    let result: ControlResult;
+  async dispatch(control: unknown, context: Omit<ControlRequest, "control"> = {}): Promise<ControlResult> {
+    let parsed;
     try {
-      result = (await this.hooks.onControl.promise({ ...context, control })) ?? {
-        ok: false,
-        action: control.action,
-        code: "unknown_action",
-        error: `unknown action "${control.action}"`,
-      };
+      parsed = this.parseControl(control);
     } catch (err) {
-      result = { ok: false, action: control.action, ...failureAnswer(err) };
+      const action = typeof (control as { action?: unknown })?.action === "string" ? String((control as { action: string }).action) : "unknown";
+      return this.secrets.redactDeep({ ok: false, action: /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(action) ? action : "unknown", code: "invalid", error: errorMessage(err) });
     }
-    // An error may quote a command line, an env value or an agent's screen.
-    return this.secrets.redactDeep(result);
+    return this.controls.dispatch(this.hooks, this.secrets, parsed, context);
+  }
+
+  /** Checks a control payload against its action's declaration (and extensions); throws `ControlError("invalid")` naming the field. */
+  parseControl(control: unknown): ParsedControl {
+    return this.controls.parse(control);
+  }
+
+  /** What the relay session needs of the daemon. */
+  private relayHost(): RelayHost {
+    const self = this;
+    return {
+      config: this.config,
+      hooks: this.hooks,
+      instanceId: this.instanceId,
+      get previousInstanceId() {
+        return self.lock.previousInstanceId;
+      },
+      maxMessageAgeMs: this.config.maxMessageAgeMs,
+      fail: (err) => this.fail(err),
+      report: () => this.report(),
+      parseControl: (message) => this.controls.parseMessage(message),
+      controlKey: (parsed, info) => this.controls.keyOf(parsed, info),
+      dispatchParsed: (parsed, context) => this.controls.dispatch(this.hooks, this.secrets, parsed, context),
+      agentLabel: (target) => this.findAgents(target)[0]?.label,
+    };
   }
 
   /** Tells the relay about the agents now, when connected; coalesces bursts. */
@@ -301,6 +325,7 @@ export class Orchestrator {
       command: [],
       env: {},
       requestedEnv: { ...request.env },
+      control: { ...request.control },
       secretEnv: [],
       meta: { ...request.meta },
     };
@@ -529,6 +554,8 @@ export class Orchestrator {
       provideBackend: (backend) => this.provided.provideBackend(plugin.name, backend),
       provideTransport: (transport) => this.provided.provideTransport(plugin.name, transport),
       provideProvider: (provider) => this.provided.provideProvider(provider),
+      provideControl: (declaration) => this.controls.declare(plugin.name, declaration as never),
+      extendControl: (action, fields) => this.controls.extend(plugin.name, action, fields),
       onClose: (fn) => void this.provided.closers.push(fn),
       addSecret: (value) => this.secrets.add(value),
     };

@@ -88,8 +88,10 @@ export class RelayHttpClient implements RelayTransport {
     this.onRegistered?.();
   }
 
-  async heartbeat(): Promise<void> {
-    await this.call("POST", `/orchestrators/${encodeURIComponent(this.id)}/heartbeat`);
+  /** `meta` goes as the JSON body `{ meta }` when it has fields (the built-in relay keeps it; others ignore it). */
+  async heartbeat(meta: Record<string, unknown> = {}): Promise<void> {
+    const body = Object.keys(meta).length > 0 ? { meta } : undefined;
+    await this.call("POST", `/orchestrators/${encodeURIComponent(this.id)}/heartbeat`, body);
   }
 
   async latestMessageId(): Promise<number> {
