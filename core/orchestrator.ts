@@ -414,16 +414,14 @@ export class Orchestrator {
         agent.readyAt = outcome.readyAt;
         this.logger.info(`${agent.tmuxSession} is ready (${outcome.readyAt - agent.startedAt} ms)`);
       } else {
+        if (outcome.status === "exited") {
+          const exit: AgentExit = { lastLines: outcome.lastLines, ...(outcome.code !== undefined ? { code: outcome.code } : {}) };
+          return (await this.exited(agent, exit, outcome.detail), outcome);
+        }
         agent.status = outcome.status;
         agent.detail = outcome.detail;
         agent.lastLines = outcome.lastLines;
         this.logger.warn(`${agent.tmuxSession} ${outcome.detail}`);
-        if (outcome.status === "exited") {
-          agent.exitedAt = Date.now();
-          if (outcome.code !== undefined) agent.exitCode = outcome.code;
-          const exit: AgentExit = { lastLines: outcome.lastLines, ...(outcome.code !== undefined ? { code: outcome.code } : {}) };
-          await this.hooks.onAgentExit.promise({ ...agent }, exit).catch((err: unknown) => this.logger.warn(errorMessage(err)));
-        }
       }
       this.scheduleReport();
       return outcome;
@@ -521,9 +519,14 @@ export class Orchestrator {
     if (session) exit.lastLines = (await this.backend.capture(session.name, 20).catch(() => [])).filter((l) => l.trim() !== "");
     const code = exit.code === undefined ? "an unknown status" : `status ${exit.code}`;
     const tail = exit.lastLines.slice(-3).join(" | ");
+    await this.exited(agent, exit, `exited with ${code}${session ? "" : " (its session vanished)"}${tail ? `: ${tail}` : ""}`);
+  }
+
+  /** The one place an agent is recorded as ended on its own, and `onAgentExit` fires. */
+  private async exited(agent: ManagedAgent, exit: AgentExit, detail: string): Promise<void> {
     agent.status = "exited";
     agent.exitedAt = Date.now();
-    agent.detail = `exited with ${code}${session ? "" : " (its session vanished)"}${tail ? `: ${tail}` : ""}`;
+    agent.detail = detail;
     agent.lastLines = exit.lastLines;
     if (exit.code !== undefined) agent.exitCode = exit.code;
     this.logger.warn(`agent ${agent.tmuxSession} ${agent.detail}`);
