@@ -8,8 +8,9 @@ import type { ControlPayload, ControlRequest, ControlResult, RelayMessage } from
  * Whom a control is about, for ordering: controls about the same agent run
  * one after another, in the order they came; `"*"` is every agent (after
  * every earlier control, before every later one). A target is an agentId, a
- * session name or a label; `aliases` are other names the same agent goes by
- * while it does not exist yet (a spawn's session name).
+ * session name or a label of a managed agent. For an agent that does not
+ * exist yet (a spawn), `agent` is its session name and `aliases` the other
+ * names later controls may give it (its label).
  */
 export type ControlKey = "*" | string | { agent: string; aliases?: string[] };
 

@@ -18,8 +18,8 @@ export interface InboxHost {
   parseControl(message: RelayMessage): ParsedControl | undefined;
   controlKey(parsed: ParsedControl, info: ControlKeyInfo): ControlKey;
   dispatchParsed(parsed: ParsedControl, context: Omit<ControlRequest, "control">): Promise<ControlResult>;
-  /** The label of the agent a target (agentId, session name, label) names, if one runs. */
-  agentLabel(target: string): string | undefined;
+  /** The key of the agent a target (agentId, session name, label) names, if one is managed: its session name, as the orchestrator's own lock uses. */
+  agentKey(target: string): string | undefined;
 }
 
 /** The time, and waiting: real in the daemon, fake in tests. */
@@ -58,7 +58,7 @@ export class Inbox {
   private readonly forAll = new Map<number, Promise<void>>();
   private readonly order = new KeyedLock();
   readonly outbox: Outbox;
-  /** Other names (session names) of agents whose spawns are not done, and the agent's key. */
+  /** Other names (labels) of agents whose spawns are not done, and the agent's key. */
   private readonly aliases = new Map<string, string>();
   /** False once the daemon stops: failed controls are not tried again. */
   running = true;
@@ -149,7 +149,7 @@ export class Inbox {
     return true;
   }
 
-  /** One key per agent (its label): a target given by another name is turned into the label of the agent it names. */
+  /** One key per agent (its session name): a target given by another name is turned into the key of the agent it names. */
   private keyOf(parsed: ParsedControl, message: RelayMessage): string {
     let key: ControlKey;
     try {
@@ -163,7 +163,7 @@ export class Inbox {
       for (const alias of key.aliases ?? []) this.aliases.set(alias, key.agent);
       return `agent:${key.agent}`;
     }
-    return `agent:${this.host.agentLabel(key) ?? this.aliases.get(key) ?? key}`;
+    return `agent:${this.host.agentKey(key) ?? this.aliases.get(key) ?? key}`;
   }
 
   /** The cursor moves past a message once it and every message before it are done. */

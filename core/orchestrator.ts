@@ -16,6 +16,7 @@ import { AgentRegistry, agentFromSession } from "./registry.js";
 import { Journal } from "./journal.js";
 import { RelaySession, type RelayHost } from "./relay-session.js";
 import { StartupWatcher, type StartupOutcome } from "./startup.js";
+import { shapeSpawn } from "./spawn-spec.js";
 import type { AgentProvider } from "./provider.js";
 import type { ResolvedConfig } from "./config/schema.js";
 import type { AgentBackend, OrchestratorApi, Plugin, PluginContext, RelayTransport } from "./plugin.js";
@@ -27,7 +28,6 @@ import type {
   ControlResult,
   ManagedAgent,
   SpawnRequest,
-  SpawnSpec,
 } from "./types.js";
 
 export interface OrchestratorOptions {
@@ -291,7 +291,7 @@ export class Orchestrator {
       parseControl: (message) => this.controls.parseMessage(message),
       controlKey: (parsed, info) => this.controls.keyOf(parsed, info),
       dispatchParsed: (parsed, context) => this.controls.dispatch(this.hooks, this.secrets, parsed, context),
-      agentLabel: (target) => this.findAgents(target)[0]?.label,
+      agentKey: (target) => this.findAgents(target)[0]?.tmuxSession,
     };
   }
 
@@ -314,33 +314,8 @@ export class Orchestrator {
       await this.stopLocked(sessionName, "restart");
       current = undefined;
     }
-    const initial: SpawnSpec = {
-      provider: request.provider,
-      label: request.label,
-      cwd,
-      realCwd,
-      approvalMode: request.approvalMode ?? "guarded",
-      ...(request.prompt !== undefined ? { prompt: request.prompt } : {}),
-      sessionName,
-      command: [],
-      env: {},
-      requestedEnv: { ...request.env },
-      control: { ...request.control },
-      secretEnv: [],
-      meta: { ...request.meta },
-    };
-    const spec = withProtocolEnv(await this.hooks.beforeSpawn.promise(initial), this.config);
-    const unaccepted = Object.keys(spec.requestedEnv);
-    if (unaccepted.length > 0) {
-      throw new ControlError("invalid", `environment from a control is not accepted here: ${unaccepted.join(", ")} (no plugin took it)`);
-    }
-    if (spec.command.length === 0 || !spec.command[0]) {
-      throw new ControlError("provider", `no launcher plugin handles provider "${spec.provider}"`);
-    }
+    const spec = await shapeSpawn(this.hooks, this.config, { ...request, cwd, realCwd }, sessionName);
     for (const name of spec.secretEnv) this.secrets.add(spec.env[name]);
-    if (spec.sessionName !== sessionName) {
-      throw new ControlError("failed", "a beforeSpawn plugin changed the session name; that is not allowed");
-    }
     if (current) await this.endSession(sessionName); // the exited one's session and any process it left
     const agent: ManagedAgent = {
       agentId: "",
@@ -563,23 +538,4 @@ export class Orchestrator {
       addSecret: (value) => this.secrets.add(value),
     };
   }
-}
-
-/**
- * The variables PROTOCOL.md gives every agent (how it finds and joins the
- * relay), set after every plugin has shaped the spec: no env policy, launcher
- * or replacement of either can drop or change them.
- */
-function withProtocolEnv(spec: SpawnSpec, config: ResolvedConfig): SpawnSpec {
-  const env: Record<string, string> = {
-    ...spec.env,
-    AGENT_RELAY_URL: config.relayUrl,
-    AGENT_RELAY_LABEL: spec.label,
-    AGENT_RELAY_APPROVAL: spec.approvalMode,
-    AGENT_RELAY_TAGS: ["headless", "dashboard-spawned", config.hostname].join(","),
-  };
-  delete env.AGENT_RELAY_TOKEN;
-  if (config.token) env.AGENT_RELAY_TOKEN = config.token;
-  const secretEnv = config.token ? [...new Set([...spec.secretEnv, "AGENT_RELAY_TOKEN"])] : spec.secretEnv;
-  return { ...spec, env, secretEnv };
 }

@@ -59,8 +59,8 @@ export function controlsPlugin() {
           fields: spawnFields,
           key(control, { createdAt }) {
             const label = spawnLabel(control, createdAt)!;
-            // Until it exists, a restart or shutdown may name the agent by its session name.
-            return { agent: label, aliases: [sessionNameFor(ctx.config.tmuxPrefix, control.provider ?? DEFAULT_PROVIDER, label)] };
+            // The agent's key is its session name; until it exists, a restart or shutdown may name it by its label.
+            return { agent: sessionNameFor(ctx.config.tmuxPrefix, control.provider ?? DEFAULT_PROVIDER, label), aliases: [label] };
           },
           handle: (request) => spawn(api, request),
         }),

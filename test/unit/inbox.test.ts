@@ -42,7 +42,7 @@ function setup() {
     parseControl: (m: RelayMessage) => controls.parseMessage(m),
     controlKey: controls.keyOf.bind(controls),
     dispatchParsed: (parsed: Parameters<ControlRegistry["dispatch"]>[2], context: object) => controls.dispatch(hooks, secrets, parsed, context),
-    agentLabel: () => undefined,
+    agentKey: () => undefined,
   };
   const logger = createLogger({ level: "silent" });
   const make = () => new Inbox(host, transport, journal, logger, clock);
