@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
-import { createHooks, scopeHooks, type OrchestratorHooks, type StopReason } from "./hooks.js";
+import { createHooks, type OrchestratorHooks, type StopReason } from "./hooks.js";
+import { pluginContext } from "./plugin-host.js";
 import { ControlError, PluginError, errorMessage } from "./errors.js";
 import { ControlRegistry, type ParsedControl } from "./controls.js";
 import { ExitWatcher } from "./exit-watcher.js";
@@ -19,7 +20,7 @@ import { StartupWatcher, type StartupOutcome } from "./startup.js";
 import { shapeSpawn } from "./spawn-spec.js";
 import type { AgentProvider } from "./provider.js";
 import type { ResolvedConfig } from "./config/schema.js";
-import type { AgentBackend, OrchestratorApi, Plugin, PluginContext, RelayTransport } from "./plugin.js";
+import type { AgentBackend, Plugin, PluginContext, RelayTransport } from "./plugin.js";
 import type {
   AgentExit,
   AgentReport,
@@ -514,28 +515,23 @@ export class Orchestrator {
   }
 
   private contextFor(plugin: Plugin): PluginContext {
-    const api: OrchestratorApi = {
-      agents: () => this.agents(),
-      findAgents: (target) => this.findAgents(target),
-      spawn: (request) => this.spawn(request),
-      stop: (agent) => this.stopAgent(agent),
-      restart: (agent, options) => this.restart(agent, options),
-      annotate: (session, detail) => this.annotate(session, detail),
-      report: () => this.report(),
-      providers: () => this.providers(),
-    };
-    return {
+    return pluginContext(plugin, {
       config: this.config,
-      hooks: scopeHooks(this.hooks, plugin.name),
-      logger: this.logger.withTag(plugin.name),
-      orchestrator: api,
-      provideBackend: (backend) => this.provided.provideBackend(plugin.name, backend),
-      provideTransport: (transport) => this.provided.provideTransport(plugin.name, transport),
-      provideProvider: (provider) => this.provided.provideProvider(provider),
-      provideControl: (declaration) => this.controls.declare(plugin.name, declaration as never),
-      extendControl: (action, fields) => this.controls.extend(plugin.name, action, fields),
-      onClose: (fn) => void this.provided.closers.push(fn),
-      addSecret: (value) => this.secrets.add(value),
-    };
+      hooks: this.hooks,
+      logger: this.logger,
+      provided: this.provided,
+      controls: this.controls,
+      secrets: this.secrets,
+      api: {
+        agents: () => this.agents(),
+        findAgents: (target) => this.findAgents(target),
+        spawn: (request) => this.spawn(request),
+        stop: (agent) => this.stopAgent(agent),
+        restart: (agent, options) => this.restart(agent, options),
+        annotate: (session, detail) => this.annotate(session, detail),
+        report: () => this.report(),
+        providers: () => this.providers(),
+      },
+    });
   }
 }
