@@ -24,7 +24,6 @@ import type { AgentBackend, Plugin, PluginContext, RelayTransport } from "./plug
 import type {
   AgentExit,
   AgentReport,
-  BackendSession,
   ControlRequest,
   ControlResult,
   ManagedAgent,
@@ -95,7 +94,7 @@ export class Orchestrator {
       logger: this.logger,
       intervalMs: this.config.watchIntervalMs,
       retentionMs: this.config.exitedRetentionMs,
-      reap: (agent, session) => this.reapExited(agent, session),
+      hooks: this.hooks,
       changed: () => this.scheduleReport(),
     });
   }
@@ -392,7 +391,7 @@ export class Orchestrator {
       } else {
         if (outcome.status === "exited") {
           const exit: AgentExit = { lastLines: outcome.lastLines, ...(outcome.code !== undefined ? { code: outcome.code } : {}) };
-          return (await this.exited(agent, exit, outcome.detail), outcome);
+          return (await this.exits.exited(agent, exit, outcome.detail), outcome);
         }
         agent.status = outcome.status;
         agent.detail = outcome.detail;
@@ -464,7 +463,7 @@ export class Orchestrator {
       if (byName) this.logger.warn(`recovered ${session.name} by its name (no metadata; started by 0.9.0?)`);
       this.registry.set(agent);
       if (session.dead) {
-        await this.reapExited(agent, session);
+        await this.exits.reap(agent, session);
         continue;
       }
       if (this.provided.providers.has(agent.provider)) {
@@ -482,36 +481,6 @@ export class Orchestrator {
   /** One look at every session (one backend call); records the agents that ended. */
   watchOnce(): Promise<void> {
     return this.exits.lookOnce();
-  }
-
-  /**
-   * Records how an agent ended. It stays reported as `exited` for
-   * `exitedRetentionMs`, and so does its dead session: a daemon restarted
-   * meanwhile finds it again (and a restart policy still applies).
-   */
-  private async reapExited(agent: ManagedAgent, session: BackendSession | undefined): Promise<void> {
-    const exit: AgentExit = { lastLines: [] };
-    if (session?.exitCode !== undefined) exit.code = session.exitCode;
-    if (session) exit.lastLines = (await this.backend.capture(session.name, 20).catch(() => [])).filter((l) => l.trim() !== "");
-    const code = exit.code === undefined ? "an unknown status" : `status ${exit.code}`;
-    const tail = exit.lastLines.slice(-3).join(" | ");
-    await this.exited(agent, exit, `exited with ${code}${session ? "" : " (its session vanished)"}${tail ? `: ${tail}` : ""}`);
-  }
-
-  /** The one place an agent is recorded as ended on its own, and `onAgentExit` fires. */
-  private async exited(agent: ManagedAgent, exit: AgentExit, detail: string): Promise<void> {
-    agent.status = "exited";
-    agent.exitedAt = Date.now();
-    agent.detail = detail;
-    agent.lastLines = exit.lastLines;
-    if (exit.code !== undefined) agent.exitCode = exit.code;
-    this.logger.warn(`agent ${agent.tmuxSession} ${agent.detail}`);
-    try {
-      await this.hooks.onAgentExit.promise({ ...agent }, exit);
-    } catch (err) {
-      this.logger.warn(errorMessage(err));
-    }
-    this.scheduleReport();
   }
 
   private contextFor(plugin: Plugin): PluginContext {
