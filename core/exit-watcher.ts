@@ -3,7 +3,8 @@ import type { KeyedLock } from "./lock.js";
 import type { Logger } from "./logger.js";
 import type { AgentBackend } from "./plugin.js";
 import type { AgentRegistry } from "./registry.js";
-import type { BackendSession, ManagedAgent } from "./types.js";
+import type { OrchestratorHooks } from "./hooks.js";
+import type { AgentExit, BackendSession, ManagedAgent } from "./types.js";
 
 export interface ExitWatcherHost {
   backend: () => AgentBackend;
@@ -12,15 +13,15 @@ export interface ExitWatcherHost {
   logger: Logger;
   intervalMs: number;
   retentionMs: number;
-  /** Records an agent that ended (under its session's lock). */
-  reap(agent: ManagedAgent, session: BackendSession | undefined): Promise<void>;
+  hooks: Pick<OrchestratorHooks, "onAgentExit">;
   changed(): void;
 }
 
 /**
  * Notices agents that end: one look at every session (one backend call)
  * every `intervalMs`, and at once when the backend says an agent ended.
- * Also forgets exited agents after the retention time.
+ * Also forgets exited agents after the retention time. The one place an
+ * agent is recorded as ended on its own, and `onAgentExit` fires.
  */
 export class ExitWatcher {
   private timer?: NodeJS.Timeout;
@@ -71,9 +72,39 @@ export class ExitWatcher {
       if (session && !session.dead) continue;
       await locks.run(agent.tmuxSession, async () => {
         if (registry.get(agent.tmuxSession) !== agent || agent.status === "stopping") return;
-        await this.host.reap(agent, session);
+        await this.reap(agent, session);
       });
     }
+  }
+
+  /**
+   * Records how an agent ended. It stays reported as `exited` for
+   * `exitedRetentionMs`, and so does its dead session: a daemon restarted
+   * meanwhile finds it again (and a restart policy still applies).
+   */
+  async reap(agent: ManagedAgent, session: BackendSession | undefined): Promise<void> {
+    const exit: AgentExit = { lastLines: [] };
+    if (session?.exitCode !== undefined) exit.code = session.exitCode;
+    if (session) exit.lastLines = (await this.host.backend().capture(session.name, 20).catch(() => [])).filter((l) => l.trim() !== "");
+    const code = exit.code === undefined ? "an unknown status" : `status ${exit.code}`;
+    const tail = exit.lastLines.slice(-3).join(" | ");
+    await this.exited(agent, exit, `exited with ${code}${session ? "" : " (its session vanished)"}${tail ? `: ${tail}` : ""}`);
+  }
+
+  /** The one place an agent is recorded as ended on its own, and `onAgentExit` fires. */
+  async exited(agent: ManagedAgent, exit: AgentExit, detail: string): Promise<void> {
+    agent.status = "exited";
+    agent.exitedAt = Date.now();
+    agent.detail = detail;
+    agent.lastLines = exit.lastLines;
+    if (exit.code !== undefined) agent.exitCode = exit.code;
+    this.host.logger.warn(`agent ${agent.tmuxSession} ${agent.detail}`);
+    try {
+      await this.host.hooks.onAgentExit.promise({ ...agent }, exit);
+    } catch (err) {
+      this.host.logger.warn(errorMessage(err));
+    }
+    this.host.changed();
   }
 
   private schedule(delayMs = this.host.intervalMs): void {

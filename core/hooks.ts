@@ -12,6 +12,7 @@ import type {
   DoctorCheck,
   ControlRequest,
   ControlResult,
+  ConnectedInfo,
   HeartbeatInfo,
   ManagedAgent,
   SpawnSpec,
@@ -60,10 +61,21 @@ export function createHooks() {
     onControl: new AsyncSeriesBailHook<[ControlRequest], ControlResult | undefined>(["request"]),
 
     /**
-     * Before every registration and heartbeat. Async parallel: taps add fields
-     * to `info.meta`, which is sent with the registration.
+     * Before every registration and heartbeat (`info.kind` says which). Async
+     * parallel: taps add fields to `info.meta`, which is sent with the
+     * registration's `meta`, or as the heartbeat's JSON body `{ meta }` (the
+     * built-in relay merges it into the registration's meta; a relay that
+     * takes no heartbeat body ignores it).
      */
     onHeartbeat: new AsyncParallelHook<[HeartbeatInfo]>(["info"]),
+
+    /**
+     * After each registration with the relay (at start, and again whenever
+     * the relay forgot this host), once the relay took it. Async parallel;
+     * not awaited: the daemon polls meanwhile. A throw is logged. The relay
+     * transport removes relay records of agents this host no longer manages here.
+     */
+    onConnected: new AsyncParallelHook<[ConnectedInfo]>(["info"]),
 
     /**
      * After an agent was stopped on purpose (shutdown, or the first half of a

@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
-import { createHooks, scopeHooks, type OrchestratorHooks, type StopReason } from "./hooks.js";
-import { ControlError, PluginError, errorMessage, failureAnswer } from "./errors.js";
+import { createHooks, type OrchestratorHooks, type StopReason } from "./hooks.js";
+import { pluginContext } from "./plugin-host.js";
+import { ControlError, PluginError, errorMessage, isControlError, isPluginError } from "./errors.js";
+import { ControlRegistry, type ParsedControl } from "./controls.js";
 import { ExitWatcher } from "./exit-watcher.js";
 import { Provisions } from "./provisions.js";
 import { stopGracefully } from "./stop.js";
@@ -13,21 +15,19 @@ import { ensurePrivateDir } from "./private-dir.js";
 import { DEFAULT_PROVIDER, resolveCwd, sessionNameFor } from "./control.js";
 import { AgentRegistry, agentFromSession } from "./registry.js";
 import { Journal } from "./journal.js";
-import { RelaySession } from "./relay-session.js";
+import { RelaySession, type RelayHost } from "./relay-session.js";
 import { StartupWatcher, type StartupOutcome } from "./startup.js";
+import { shapeSpawn } from "./spawn-spec.js";
 import type { AgentProvider } from "./provider.js";
 import type { ResolvedConfig } from "./config/schema.js";
-import type { AgentBackend, OrchestratorApi, Plugin, PluginContext, RelayTransport } from "./plugin.js";
+import type { AgentBackend, Plugin, PluginContext, RelayTransport } from "./plugin.js";
 import type {
   AgentExit,
   AgentReport,
-  BackendSession,
-  ControlPayload,
   ControlRequest,
   ControlResult,
   ManagedAgent,
   SpawnRequest,
-  SpawnSpec,
 } from "./types.js";
 
 export interface OrchestratorOptions {
@@ -60,6 +60,8 @@ export class Orchestrator {
   private readonly registry = new AgentRegistry();
   private readonly locks = new KeyedLock();
   private readonly provided = new Provisions();
+  /** The control actions plugins declared, with their fields, keys and handlers. */
+  private readonly controls = new ControlRegistry();
   private readonly startup: StartupWatcher;
   private relay?: RelaySession;
   private readonly exits: ExitWatcher;
@@ -92,7 +94,7 @@ export class Orchestrator {
       logger: this.logger,
       intervalMs: this.config.watchIntervalMs,
       retentionMs: this.config.exitedRetentionMs,
-      reap: (agent, session) => this.reapExited(agent, session),
+      hooks: this.hooks,
       changed: () => this.scheduleReport(),
     });
   }
@@ -104,7 +106,7 @@ export class Orchestrator {
       try {
         await plugin.apply(orchestrator.contextFor(plugin));
       } catch (err) {
-        throw err instanceof PluginError ? err : new PluginError(plugin.name, "apply", err);
+        throw isPluginError(err) ? err : new PluginError(plugin.name, "apply", err);
       }
     }
     return orchestrator;
@@ -142,7 +144,7 @@ export class Orchestrator {
       this.exits.start();
     }
     if (this.transport) {
-      this.relay = new RelaySession(this, this.transport, this.logger.withTag("relay"), this.journal!, this.journalLost);
+      this.relay = new RelaySession(this.relayHost(), this.transport, this.logger.withTag("relay"), this.journal!, this.journalLost);
       this.relay.start();
     } else if (this.provided.backend) {
       this.logger.warn("no relay transport configured: agents run, but no controls arrive");
@@ -252,23 +254,45 @@ export class Orchestrator {
   }
 
   /**
-   * Answers one control: `onControl` decides; an action nobody answers, and
-   * anything thrown, become error answers. Never throws.
+   * Answers one control payload: checked against its declaration, then
+   * answered by the plugin that declared it (or an `onControl` tap); an
+   * invalid control, an action nobody answers, and anything thrown become
+   * error answers. Never throws.
    */
-  async dispatch(control: ControlPayload, context: Omit<ControlRequest, "control"> = {}): Promise<ControlResult> {
-    let result: ControlResult;
+  async dispatch(control: unknown, context: Omit<ControlRequest, "control"> = {}): Promise<ControlResult> {
+    let parsed;
     try {
-      result = (await this.hooks.onControl.promise({ ...context, control })) ?? {
-        ok: false,
-        action: control.action,
-        code: "unknown_action",
-        error: `unknown action "${control.action}"`,
-      };
+      parsed = this.parseControl(control);
     } catch (err) {
-      result = { ok: false, action: control.action, ...failureAnswer(err) };
+      const action = typeof (control as { action?: unknown })?.action === "string" ? String((control as { action: string }).action) : "unknown";
+      return this.secrets.redactDeep({ ok: false, action: /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(action) ? action : "unknown", code: "invalid", error: errorMessage(err) });
     }
-    // An error may quote a command line, an env value or an agent's screen.
-    return this.secrets.redactDeep(result);
+    return this.controls.dispatch(this.hooks, this.secrets, parsed, context);
+  }
+
+  /** Checks a control payload against its action's declaration (and extensions); throws `ControlError("invalid")` naming the field. */
+  parseControl(control: unknown): ParsedControl {
+    return this.controls.parse(control);
+  }
+
+  /** What the relay session needs of the daemon. */
+  private relayHost(): RelayHost {
+    const self = this;
+    return {
+      config: this.config,
+      hooks: this.hooks,
+      instanceId: this.instanceId,
+      get previousInstanceId() {
+        return self.lock.previousInstanceId;
+      },
+      maxMessageAgeMs: this.config.maxMessageAgeMs,
+      fail: (err) => this.fail(err),
+      report: () => this.report(),
+      parseControl: (message) => this.controls.parseMessage(message),
+      controlKey: (parsed, info) => this.controls.keyOf(parsed, info),
+      dispatchParsed: (parsed, context) => this.controls.dispatch(this.hooks, this.secrets, parsed, context),
+      agentKey: (target) => this.findAgents(target)[0]?.tmuxSession,
+    };
   }
 
   /** Tells the relay about the agents now, when connected; coalesces bursts. */
@@ -290,32 +314,8 @@ export class Orchestrator {
       await this.stopLocked(sessionName, "restart");
       current = undefined;
     }
-    const initial: SpawnSpec = {
-      provider: request.provider,
-      label: request.label,
-      cwd,
-      realCwd,
-      approvalMode: request.approvalMode ?? "guarded",
-      ...(request.prompt !== undefined ? { prompt: request.prompt } : {}),
-      sessionName,
-      command: [],
-      env: {},
-      requestedEnv: { ...request.env },
-      secretEnv: [],
-      meta: { ...request.meta },
-    };
-    const spec = withProtocolEnv(await this.hooks.beforeSpawn.promise(initial), this.config);
-    const unaccepted = Object.keys(spec.requestedEnv);
-    if (unaccepted.length > 0) {
-      throw new ControlError("invalid", `environment from a control is not accepted here: ${unaccepted.join(", ")} (no plugin took it)`);
-    }
-    if (spec.command.length === 0 || !spec.command[0]) {
-      throw new ControlError("provider", `no launcher plugin handles provider "${spec.provider}"`);
-    }
+    const spec = await shapeSpawn(this.hooks, this.config, { ...request, cwd, realCwd }, sessionName);
     for (const name of spec.secretEnv) this.secrets.add(spec.env[name]);
-    if (spec.sessionName !== sessionName) {
-      throw new ControlError("failed", "a beforeSpawn plugin changed the session name; that is not allowed");
-    }
     if (current) await this.endSession(sessionName); // the exited one's session and any process it left
     const agent: ManagedAgent = {
       agentId: "",
@@ -389,16 +389,14 @@ export class Orchestrator {
         agent.readyAt = outcome.readyAt;
         this.logger.info(`${agent.tmuxSession} is ready (${outcome.readyAt - agent.startedAt} ms)`);
       } else {
+        if (outcome.status === "exited") {
+          const exit: AgentExit = { lastLines: outcome.lastLines, ...(outcome.code !== undefined ? { code: outcome.code } : {}) };
+          return (await this.exits.exited(agent, exit, outcome.detail), outcome);
+        }
         agent.status = outcome.status;
         agent.detail = outcome.detail;
         agent.lastLines = outcome.lastLines;
         this.logger.warn(`${agent.tmuxSession} ${outcome.detail}`);
-        if (outcome.status === "exited") {
-          agent.exitedAt = Date.now();
-          if (outcome.code !== undefined) agent.exitCode = outcome.code;
-          const exit: AgentExit = { lastLines: outcome.lastLines, ...(outcome.code !== undefined ? { code: outcome.code } : {}) };
-          await this.hooks.onAgentExit.promise({ ...agent }, exit).catch((err: unknown) => this.logger.warn(errorMessage(err)));
-        }
       }
       this.scheduleReport();
       return outcome;
@@ -429,7 +427,7 @@ export class Orchestrator {
       await this.endSession(sessionName); // an exited agent's dead session (and any process it left) goes too
     } catch (err) {
       agent.status = previous;
-      if (err instanceof ControlError) throw err;
+      if (isControlError(err)) throw err;
       throw new ControlError("failed", `could not stop ${sessionName}: ${errorMessage(err)}`, { cause: err, retryable: true });
     }
     this.registry.delete(sessionName);
@@ -465,7 +463,7 @@ export class Orchestrator {
       if (byName) this.logger.warn(`recovered ${session.name} by its name (no metadata; started by 0.9.0?)`);
       this.registry.set(agent);
       if (session.dead) {
-        await this.reapExited(agent, session);
+        await this.exits.reap(agent, session);
         continue;
       }
       if (this.provided.providers.has(agent.provider)) {
@@ -485,71 +483,24 @@ export class Orchestrator {
     return this.exits.lookOnce();
   }
 
-  /**
-   * Records how an agent ended. It stays reported as `exited` for
-   * `exitedRetentionMs`, and so does its dead session: a daemon restarted
-   * meanwhile finds it again (and a restart policy still applies).
-   */
-  private async reapExited(agent: ManagedAgent, session: BackendSession | undefined): Promise<void> {
-    const exit: AgentExit = { lastLines: [] };
-    if (session?.exitCode !== undefined) exit.code = session.exitCode;
-    if (session) exit.lastLines = (await this.backend.capture(session.name, 20).catch(() => [])).filter((l) => l.trim() !== "");
-    const code = exit.code === undefined ? "an unknown status" : `status ${exit.code}`;
-    const tail = exit.lastLines.slice(-3).join(" | ");
-    agent.status = "exited";
-    agent.exitedAt = Date.now();
-    agent.detail = `exited with ${code}${session ? "" : " (its session vanished)"}${tail ? `: ${tail}` : ""}`;
-    agent.lastLines = exit.lastLines;
-    if (exit.code !== undefined) agent.exitCode = exit.code;
-    this.logger.warn(`agent ${agent.tmuxSession} ${agent.detail}`);
-    try {
-      await this.hooks.onAgentExit.promise({ ...agent }, exit);
-    } catch (err) {
-      this.logger.warn(errorMessage(err));
-    }
-    this.scheduleReport();
-  }
-
   private contextFor(plugin: Plugin): PluginContext {
-    const api: OrchestratorApi = {
-      agents: () => this.agents(),
-      findAgents: (target) => this.findAgents(target),
-      spawn: (request) => this.spawn(request),
-      stop: (agent) => this.stopAgent(agent),
-      restart: (agent, options) => this.restart(agent, options),
-      annotate: (session, detail) => this.annotate(session, detail),
-      report: () => this.report(),
-      providers: () => this.providers(),
-    };
-    return {
+    return pluginContext(plugin, {
       config: this.config,
-      hooks: scopeHooks(this.hooks, plugin.name),
-      logger: this.logger.withTag(plugin.name),
-      orchestrator: api,
-      provideBackend: (backend) => this.provided.provideBackend(plugin.name, backend),
-      provideTransport: (transport) => this.provided.provideTransport(plugin.name, transport),
-      provideProvider: (provider) => this.provided.provideProvider(provider),
-      onClose: (fn) => void this.provided.closers.push(fn),
-      addSecret: (value) => this.secrets.add(value),
-    };
+      hooks: this.hooks,
+      logger: this.logger,
+      provided: this.provided,
+      controls: this.controls,
+      secrets: this.secrets,
+      api: {
+        agents: () => this.agents(),
+        findAgents: (target) => this.findAgents(target),
+        spawn: (request) => this.spawn(request),
+        stop: (agent) => this.stopAgent(agent),
+        restart: (agent, options) => this.restart(agent, options),
+        annotate: (session, detail) => this.annotate(session, detail),
+        report: () => this.report(),
+        providers: () => this.providers(),
+      },
+    });
   }
-}
-
-/**
- * The variables PROTOCOL.md gives every agent (how it finds and joins the
- * relay), set after every plugin has shaped the spec: no env policy, launcher
- * or replacement of either can drop or change them.
- */
-function withProtocolEnv(spec: SpawnSpec, config: ResolvedConfig): SpawnSpec {
-  const env: Record<string, string> = {
-    ...spec.env,
-    AGENT_RELAY_URL: config.relayUrl,
-    AGENT_RELAY_LABEL: spec.label,
-    AGENT_RELAY_APPROVAL: spec.approvalMode,
-    AGENT_RELAY_TAGS: ["headless", "dashboard-spawned", config.hostname].join(","),
-  };
-  delete env.AGENT_RELAY_TOKEN;
-  if (config.token) env.AGENT_RELAY_TOKEN = config.token;
-  const secretEnv = config.token ? [...new Set([...spec.secretEnv, "AGENT_RELAY_TOKEN"])] : spec.secretEnv;
-  return { ...spec, env, secretEnv };
 }

@@ -20,7 +20,7 @@ export class Outbox {
 
   constructor(
     private readonly journal: Journal,
-    private readonly transport: RelayTransport,
+    private readonly transport: Pick<RelayTransport, "answer" | "ack">,
     private readonly logger: Logger,
   ) {}
 

@@ -1,3 +1,5 @@
+import type { z } from "zod";
+import type { ControlDeclaration } from "./controls.js";
 import type { PluginHooks } from "./hooks.js";
 import type { Logger } from "./logger.js";
 import type { PluginConfigSpec, ResolvedConfig } from "./config/schema.js";
@@ -8,7 +10,6 @@ import type {
   ControlResult,
   BackendSession,
   ManagedAgent,
-  RelayAgentSummary,
   RelayMessage,
   Registration,
   SpawnRequest,
@@ -100,15 +101,14 @@ export interface RelayTransport {
   interrupt?(): void;
   /** Sends a control's answer to the relay, where the relay takes answers; otherwise does nothing. */
   answer?(messageId: number, result: ControlResult): Promise<void>;
-  heartbeat(): Promise<void>;
+  /** Tells the relay this host is alive; `meta` (from `onHeartbeat`, may be empty) goes along where the relay takes it. */
+  heartbeat(meta?: Record<string, unknown>): Promise<void>;
   /** The id of the newest message on the relay (`GET /messages/cursor`). */
   latestMessageId(): Promise<number>;
   /** Unread messages for this orchestrator with an id above `sinceId`. */
   fetchMessages(sinceId: number): Promise<RelayMessage[]>;
   ack(messageId: number): Promise<void>;
   report(agents: AgentReport[]): Promise<void>;
-  listAgents(): Promise<RelayAgentSummary[]>;
-  deleteAgent(agentId: string): Promise<void>;
 }
 
 /** What the core offers a plugin besides hooks. */
@@ -144,6 +144,18 @@ export interface PluginContext {
   provideTransport(transport: RelayTransport): void;
   /** Adds a provider (see `defineProvider`); one plugin per provider name. */
   provideProvider(provider: AgentProvider): void;
+  /**
+   * Declares a control action this plugin answers: its fields (a zod shape),
+   * the agent it is ordered by, and its handler. One plugin per action; an
+   * action nobody declares (and no `onControl` tap answers) gets `unknown_action`.
+   */
+  provideControl<F extends z.ZodRawShape>(declaration: ControlDeclaration<F>): void;
+  /**
+   * Adds fields this plugin owns to another plugin's control (e.g. `restartPolicy`
+   * to `spawn`): they are validated with the control and reach its handler;
+   * `spawn` passes them on in `SpawnSpec.control`.
+   */
+  extendControl(action: string, fields: z.ZodRawShape): void;
   /** Runs when the daemon stops, in reverse order of registration. */
   onClose(fn: () => void | Promise<void>): void;
   /**

@@ -3,23 +3,17 @@
  * (PROTOCOL.md, orchestrator protocol version 2) and the spawn pipeline.
  */
 
-/** A control payload as sent by the relay (`payload.orchestratorControl`). */
+/**
+ * A control payload as sent by the relay (`payload.orchestratorControl`):
+ * the envelope the core checks (`action`, and who asked when), and the
+ * fields of the action, checked by the plugin that declares it (see
+ * `ControlDeclaration`) and the plugins that extend it.
+ */
 export interface ControlPayload {
   action: string;
-  provider?: string;
-  cwd?: string;
-  label?: string;
-  approvalMode?: string;
-  prompt?: string;
-  agentId?: string;
   requestedBy?: string;
   requestedAt?: number;
-  /** spawn: replace a running agent with the same label instead of answering with it. */
-  replace?: boolean;
-  /** spawn: `never` (default), `on-failure` or `always`. */
-  restartPolicy?: string;
-  /** spawn: extra environment, untrusted: the env policy decides. */
-  env?: Record<string, string>;
+  [field: string]: unknown;
 }
 
 /** A message as returned by `GET /api/messages`. */
@@ -102,6 +96,12 @@ export interface SpawnSpec {
   secretEnv: string[];
   /** Extra data plugins want persisted with the session and restored on recovery. */
   meta: Record<string, unknown>;
+  /**
+   * Fields of the spawn control that other plugins added (`extendControl`),
+   * validated: each plugin reads its own (restart-policy its `restartPolicy`).
+   * Empty for a spawn not from a control, and on a restart.
+   */
+  control: Record<string, unknown>;
 }
 
 /** What is persisted with a session so a restarted daemon recovers the agent exactly. */
@@ -179,6 +179,8 @@ export interface SpawnRequest {
   meta?: Record<string, unknown>;
   /** Environment the control asked for: untrusted until the env policy accepts it. */
   env?: Record<string, string>;
+  /** Fields of the spawn control added by other plugins (see `SpawnSpec.control`). */
+  control?: Record<string, unknown>;
 }
 
 /** The answer to one control message. */
@@ -207,6 +209,12 @@ export interface HeartbeatInfo {
   kind: "register" | "heartbeat";
   /** Plugins add fields here; they are sent in the registration's `meta`. */
   meta: Record<string, unknown>;
+}
+
+/** What `onConnected` receives: this daemon's id and the relay it registered with. */
+export interface ConnectedInfo {
+  id: string;
+  relayUrl: string;
 }
 
 /** What the core registers with the relay. */

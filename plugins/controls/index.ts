@@ -1,8 +1,12 @@
+import { z } from "zod";
 import {
   ControlError,
   DEFAULT_PROVIDER,
+  defineControl,
   definePlugin,
-  spawnLabel,
+  safeText,
+  sessionNameFor,
+  type ControlOf,
   type ControlRequest,
   type ControlResult,
   type ManagedAgent,
@@ -11,11 +15,27 @@ import {
 
 export const CONTROLS_PLUGIN = "controls";
 
+/** The fields of `spawn` (PROTOCOL.md); `restartPolicy` and `env` are added by the plugins that own them. */
+export const spawnFields = {
+  provider: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, "expected a provider name").optional(),
+  cwd: safeText(4096).optional(),
+  label: safeText(200).min(1).optional(),
+  approvalMode: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, "expected a short mode name").optional(),
+  prompt: z.string().max(100_000, "expected at most 100000 characters").optional(),
+  /** Replace a running agent with the same label instead of answering with it. */
+  replace: z.boolean().optional(),
+};
+
+/** The fields of `restart` and `shutdown`: the agent (an agentId, a session name or a label); none means every agent. */
+export const targetFields = { agentId: safeText(256).min(1).optional() };
+
+type SpawnControl = ControlOf<typeof spawnFields>;
+
 /**
  * Answers the three lifecycle controls of protocol v2: `spawn`, `restart`
- * and `shutdown`. `restart` and `shutdown` act on the agent named by
- * `agentId` (an agentId, a session name or a label), or on every managed
- * agent when it is absent.
+ * and `shutdown`, each declared with its fields and the agent it is ordered
+ * by. `restart` and `shutdown` act on the agent named by `agentId` (an
+ * agentId, a session name or a label), or on every managed agent when it is absent.
  *
  * Delivered twice, a control has its effect once: a spawn without a label
  * gets one derived from the message (`<provider>-<requestedAt or sent time>`),
@@ -32,23 +52,52 @@ export function controlsPlugin() {
     role: "controls",
     apply(ctx) {
       const api = ctx.orchestrator;
-      ctx.hooks.onControl.tap(async (request) => {
-        switch (request.control.action) {
-          case "spawn":
-            return spawn(api, request);
-          case "restart":
-            return eachTarget(api, request, "restarted", async (agent) => (startedSince(request, agent) ? agent : api.restart(agent)));
-          case "shutdown":
-            return eachTarget(api, request, "stopped", async (agent) => {
+      const target = (control: { agentId?: string | undefined }) => control.agentId ?? "*";
+      ctx.provideControl(
+        defineControl({
+          action: "spawn",
+          fields: spawnFields,
+          key(control, { createdAt }) {
+            const label = spawnLabel(control, createdAt)!;
+            // The agent's key is its session name; until it exists, a restart or shutdown may name it by its label.
+            return { agent: sessionNameFor(ctx.config.tmuxPrefix, control.provider ?? DEFAULT_PROVIDER, label), aliases: [label] };
+          },
+          handle: (request) => spawn(api, request),
+        }),
+      );
+      ctx.provideControl(
+        defineControl({
+          action: "restart",
+          fields: targetFields,
+          key: target,
+          handle: (request) => eachTarget(api, request, "restarted", async (agent) => (startedSince(request, agent) ? agent : api.restart(agent))),
+        }),
+      );
+      ctx.provideControl(
+        defineControl({
+          action: "shutdown",
+          fields: targetFields,
+          key: target,
+          handle: (request) =>
+            eachTarget(api, request, "stopped", async (agent) => {
               await api.stop(agent);
               return agent;
-            });
-          default:
-            return undefined;
-        }
-      });
+            }),
+        }),
+      );
     },
   });
+}
+
+/**
+ * The label of a spawn control: its own, else `<provider>-<requestedAt or
+ * sent time>` (the protocol's form), which is the same each time the message
+ * is delivered. Undefined when the control carries neither time.
+ */
+export function spawnLabel(control: SpawnControl, sentAt?: number): string | undefined {
+  if (control.label !== undefined) return control.label;
+  const stamp = control.requestedAt ?? sentAt;
+  return stamp !== undefined ? `${control.provider ?? DEFAULT_PROVIDER}-${stamp}` : undefined;
 }
 
 /** On a replay: whether the agent started after the control was sent (so not before its first handling). */
@@ -57,21 +106,22 @@ function startedSince({ replay, createdAt, createdAtLocal }: ControlRequest, age
   return Boolean(replay) && sent !== undefined && agent.startedAt >= sent;
 }
 
-async function spawn(api: OrchestratorApi, request: ControlRequest): Promise<ControlResult> {
+async function spawn(api: OrchestratorApi, request: ControlRequest & { control: SpawnControl }): Promise<ControlResult> {
   const { control, createdAt } = request;
+  const { action: _action, requestedBy: _by, requestedAt: _at, provider = DEFAULT_PROVIDER, cwd, label: _label, approvalMode, prompt, replace: _replace, ...others } = control;
   const label = spawnLabel(control, createdAt);
   // A replayed replace whose agent started after the control was sent replaced it already.
-  const current = label !== undefined ? api.findAgents(label).find((a) => a.provider === (control.provider ?? DEFAULT_PROVIDER)) : undefined;
+  const current = label !== undefined ? api.findAgents(label).find((a) => a.provider === provider) : undefined;
   const replace = control.replace && !(current && current.status !== "exited" && startedSince(request, current));
   const { agent, existing } = await api.spawn({
-    provider: control.provider ?? DEFAULT_PROVIDER,
+    provider,
     ...(label !== undefined ? { label } : {}),
-    ...(control.cwd !== undefined ? { cwd: control.cwd } : {}),
-    ...(control.approvalMode !== undefined ? { approvalMode: control.approvalMode } : {}),
-    ...(control.prompt !== undefined ? { prompt: control.prompt } : {}),
+    ...(cwd !== undefined ? { cwd } : {}),
+    ...(approvalMode !== undefined ? { approvalMode } : {}),
+    ...(prompt !== undefined ? { prompt } : {}),
     ...(replace ? { replace: true } : {}),
-    ...(control.restartPolicy !== undefined ? { meta: { restartPolicy: control.restartPolicy } } : {}),
-    ...(control.env !== undefined ? { env: control.env } : {}),
+    // Fields other plugins added to spawn (restartPolicy, env, …) go on to them, untouched.
+    control: others,
   });
   const report = api.report().filter((r) => r.tmuxSession === agent.tmuxSession);
   return {
@@ -84,7 +134,7 @@ async function spawn(api: OrchestratorApi, request: ControlRequest): Promise<Con
 
 async function eachTarget(
   api: OrchestratorApi,
-  request: ControlRequest,
+  request: ControlRequest & { control: { agentId?: string | undefined } },
   verb: string,
   act: (agent: ManagedAgent) => Promise<ManagedAgent>,
 ): Promise<ControlResult> {

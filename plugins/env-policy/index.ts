@@ -79,8 +79,17 @@ export function envPolicyPlugin(overrides: EnvPolicyOptions & { source?: NodeJS.
         if (value !== undefined && isSecretName(name) && (name in config.env || (allow(name) && !deny(name)))) ctx.addSecret(value);
       }
 
+      // A spawn control may ask for environment (`env`): untrusted, checked against `fromControl` below.
+      ctx.extendControl("spawn", {
+        env: z
+          .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "expected environment variable names"), z.string().max(32_768, "expected values of at most 32768 characters"))
+          .refine((env) => Object.keys(env).length <= 64, "expected at most 64 variables")
+          .optional(),
+      });
+
       ctx.hooks.beforeSpawn.tap(
         (spec: SpawnSpec) => {
+          const requested = { ...spec.requestedEnv, ...(spec.control.env as Record<string, string> | undefined) };
           const env: Record<string, string> = {};
           for (const [name, value] of Object.entries(source)) {
             if (value !== undefined && allow(name) && !deny(name)) env[name] = value;
@@ -91,7 +100,7 @@ export function envPolicyPlugin(overrides: EnvPolicyOptions & { source?: NodeJS.
               .join(":");
           }
           Object.assign(env, config.env);
-          for (const [name, value] of Object.entries(spec.requestedEnv)) {
+          for (const [name, value] of Object.entries(requested)) {
             if (neverFromControl(name)) {
               throw new SpawnVetoError(`${name} is never accepted from a control: it changes how programs load, run or whom they trust`);
             }

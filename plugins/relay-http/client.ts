@@ -28,8 +28,6 @@ export interface RelayClientOptions {
 export class RelayHttpClient implements RelayTransport {
   private readonly http: RelayHttp;
   private extensions = new Set<string>();
-  /** Called after each successful registration. */
-  onRegistered?: () => void;
   private waiting = new AbortController();
   /** How many messages a poll asks for: halved after a poll fails (an answer too big to take), doubled back after each that succeeds. */
   private pollLimit = POLL_LIMIT;
@@ -73,11 +71,12 @@ export class RelayHttpClient implements RelayTransport {
     const extensions = Array.isArray(answer?.extensions) ? answer.extensions.filter((e): e is string => typeof e === "string") : [];
     this.extensions = new Set(extensions);
     if (typeof answer?.epoch === "string" && answer.epoch) this.epoch = answer.epoch;
-    this.onRegistered?.();
   }
 
-  async heartbeat(): Promise<void> {
-    await this.call("POST", `/orchestrators/${encodeURIComponent(this.id)}/heartbeat`);
+  /** `meta` goes as the JSON body `{ meta }` when it has fields (the built-in relay keeps it; others ignore it). */
+  async heartbeat(meta: Record<string, unknown> = {}): Promise<void> {
+    const body = Object.keys(meta).length > 0 ? { meta } : undefined;
+    await this.call("POST", `/orchestrators/${encodeURIComponent(this.id)}/heartbeat`, body);
   }
 
   async latestMessageId(): Promise<number> {

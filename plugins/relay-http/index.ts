@@ -21,7 +21,7 @@ export function relayHttpPlugin() {
       });
       // After each registration, relay records of agents this host started and
       // no longer manages (left by a crash mid-stop) are removed.
-      client.onRegistered = () => void removeOrphans();
+      ctx.hooks.onConnected.tap(() => removeOrphans());
       ctx.onClose(() => client.close());
       ctx.provideTransport(client);
 

@@ -143,7 +143,15 @@ export class RelayServer {
       return host ? send(res, 200, this.describeHost(host, now)) : send(res, 404, { error: "unknown orchestrator" });
     }
     if ((m = path.match(/^\/api\/orchestrators\/([^/]+)\/heartbeat$/)) && method === "POST") {
-      return store.heartbeat(decodeURIComponent(m[1]!), now) ? send(res, 200, { ok: true }) : send(res, 404, { error: "unknown orchestrator" });
+      const id = decodeURIComponent(m[1]!);
+      const [host, meta] = [store.host(id), (body as { meta?: unknown } | undefined)?.meta];
+      if (host && typeof meta === "object" && meta !== null && !Array.isArray(meta)) {
+        // The daemon's onHeartbeat fields join its registration's meta; who it is (instance, pid) stays as registered.
+        const { instanceId, previousInstanceId, pid } = (host.registration.meta ?? {}) as Record<string, unknown>;
+        const merged = { ...(host.registration.meta as object), ...meta, instanceId, previousInstanceId, pid };
+        store.registerHost(id, this.tokens.redactDeep({ ...host.registration, meta: merged }), host.registeredAt);
+      }
+      return store.heartbeat(id, now) ? send(res, 200, { ok: true }) : send(res, 404, { error: "unknown orchestrator" });
     }
     if ((m = path.match(/^\/api\/orchestrators\/([^/]+)\/agents$/)) && method === "PATCH") {
       const report = reportSchema.safeParse(body);

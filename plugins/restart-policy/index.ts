@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { definePlugin, errorMessage, readPluginOptions, type AgentExit, type ManagedAgent } from "../../core/index.js";
+import { definePlugin, errorMessage, readPluginOptions, type AgentExit, type ManagedAgent, type SpawnSpec } from "../../core/index.js";
 
 export const RESTART_POLICY_PLUGIN = "restart-policy";
 
@@ -37,6 +37,12 @@ export function restartPolicyPlugin(overrides: RestartPolicyOptions = {}) {
         clearTimeout(pending.get(session));
         pending.delete(session);
       };
+
+      // A spawn control may name its agent's policy; it is kept with the agent (and its session) from then on.
+      ctx.extendControl("spawn", { restartPolicy: z.enum(["never", "on-failure", "always"]).optional() });
+      ctx.hooks.beforeSpawn.tap((spec: SpawnSpec) =>
+        typeof spec.control.restartPolicy === "string" ? { ...spec, meta: { ...spec.meta, restartPolicy: spec.control.restartPolicy } } : spec,
+      );
 
       ctx.hooks.onAgentExit.tap((agent: ManagedAgent, exit: AgentExit) => {
         const policy = typeof agent.meta.restartPolicy === "string" ? agent.meta.restartPolicy : o.policy;

@@ -124,7 +124,7 @@ describe("the agent's working directory and the state dir", () => {
     // the spec as resolveCwd made it a moment earlier, when "swapped" was still a real folder inside baseDir
     const spec: SpawnSpec = {
       provider: "shell", label: "race", cwd: join(home.baseDir, "swapped"), realCwd: join(home.baseDir, "swapped"), approvalMode: "guarded",
-      sessionName: "ar-shell-race", command: ["/bin/sh", "-c", `touch ${marker}`], env: { PATH: "/usr/bin:/bin" }, requestedEnv: {}, secretEnv: [], meta: {},
+      sessionName: "ar-shell-race", command: ["/bin/sh", "-c", `touch ${marker}`], env: { PATH: "/usr/bin:/bin" }, requestedEnv: {}, secretEnv: [], meta: {}, control: {},
     };
     await orchestrator.backend.start(spec);
     const screen = await waitFor("the session to end", async () => {

@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ControlError, parseControl, resolveCwd, sessionNameFor } from "../../core/index.js";
+import { ControlError, Orchestrator, createLogger, parseControl, resolveConfig, resolveCwd, sessionNameFor } from "../../core/index.js";
+import { builtinPlugins } from "../../plugins/defaults.js";
 
 describe("session names", () => {
   it("are the names 0.9.0's sessions have in tmux", () => {
@@ -69,8 +70,17 @@ describe("control payloads", () => {
     [{ action: "spawn", label: "evil\u202egnp.exe" }, "label: must not contain control characters"],
     [{ action: "spawn", provider: "../../bin/sh" }, "provider: expected a provider name"],
     [{ action: "spawn", cwd: 42 }, "cwd"],
-  ])("refuses %j", (payload, message) => {
-    expect(() => parseControl(payload)).toThrow(message);
+  ])("refuses %j", async (payload, message) => {
+    // The envelope is the core's; the fields belong to the plugin that declares the action.
+    const dir = mkdtempSync(join(tmpdir(), "ar-control-"));
+    const config = await resolveConfig({ id: "t", baseDir: dir, stateDir: dir, disablePlugins: ["relay-http"] }, { configFile: false, env: {} });
+    const orchestrator = await Orchestrator.create({ config, plugins: builtinPlugins(), logger: createLogger({ level: "silent" }) });
+    expect(() => orchestrator.parseControl(payload)).toThrow(message);
+  });
+
+  it("checks only the envelope in the core, and keeps the rest for the action's plugin", () => {
+    expect(parseControl({ action: "launch", target: "moon", label: 42 })).toEqual({ action: "launch", target: "moon", label: 42 });
+    expect(() => parseControl({ action: "rm -rf" })).toThrow("action");
   });
 });
 

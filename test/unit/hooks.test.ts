@@ -18,7 +18,7 @@ describe("hooks", () => {
   it("pins each hook's kind by behaviour, since tapable's typings cannot tell them apart", async () => {
     const hooks = createHooks();
     expect(Object.isFrozen(hooks)).toBe(true);
-    expect(Object.keys(hooks).sort()).toEqual(["afterSpawn", "afterStop", "beforeSpawn", "onAgentExit", "onControl", "onDoctor", "onHeartbeat", "onReport"]);
+    expect(Object.keys(hooks).sort()).toEqual(["afterSpawn", "afterStop", "beforeSpawn", "onAgentExit", "onConnected", "onControl", "onDoctor", "onHeartbeat", "onReport"]);
 
     // sync waterfall: onReport is called (not awaited), each tap gets what the previous returned
     hooks.onReport.tap("a", (report) => ({ ...report, label: "from-a" }));

@@ -97,10 +97,6 @@ function fakeRelay() {
       if (!answers.has(id)) answers.set(id, result);
     },
     async report() {},
-    async listAgents() {
-      return [];
-    },
-    async deleteAgent() {},
   };
   const plugin = definePlugin({ name: "fake-relay", role: "transport", apply: (ctx) => ctx.provideTransport(transport) });
   return { queue, answers, acks, plugin };
