@@ -28,6 +28,7 @@ import type {
   ControlResult,
   ManagedAgent,
   SpawnRequest,
+  SessionMeta,
 } from "./types.js";
 
 export interface OrchestratorOptions {
@@ -331,7 +332,18 @@ export class Orchestrator {
     };
     this.registry.set(agent);
     try {
-      const { pid } = await this.backend.start({ ...spec, meta: { ...spec.meta, startedAt: agent.startedAt } });
+      const record: SessionMeta = {
+        v: 1,
+        orchestratorId: this.config.id,
+        provider: agent.provider,
+        label: agent.label,
+        cwd: agent.cwd,
+        approvalMode: agent.approvalMode,
+        ...(agent.prompt !== undefined ? { prompt: agent.prompt } : {}),
+        startedAt: agent.startedAt,
+        ...(Object.keys(spec.meta).length > 0 ? { meta: spec.meta } : {}),
+      };
+      const { pid } = await this.backend.start(spec, record);
       if (pid !== undefined) agent.pid = pid;
     } catch (err) {
       this.registry.delete(sessionName);

@@ -12,6 +12,7 @@ import type {
   ManagedAgent,
   RelayMessage,
   Registration,
+  SessionMeta,
   SpawnRequest,
   SpawnSpec,
 } from "./types.js";
@@ -21,8 +22,14 @@ import type {
  * `tmux`). Every method must be safe to call concurrently.
  */
 export interface AgentBackend {
-  /** Starts the agent described by a finished spec. Resolves once the process exists. */
-  start(spec: SpawnSpec): Promise<{ pid?: number }>;
+  /**
+   * Starts the agent described by a finished spec. Resolves once the process
+   * exists. `record` is what the backend must keep with the session, as is,
+   * and give back as `BackendSession.meta` from `list()`: a restarted daemon
+   * recovers the agent exactly from it (provider, label, cwd, approval mode,
+   * prompt, start time, plugin data).
+   */
+  start(spec: SpawnSpec, record: SessionMeta): Promise<{ pid?: number }>;
   /** All sessions this backend can see, in one call. */
   list(): Promise<BackendSession[]>;
   /**

@@ -208,7 +208,7 @@ export class StartupWatcher {
 }
 
 function nonEmpty(lines: readonly string[]): string[] {
-  return lines.filter((l) => l.trim() !== "" && !/^Pane is dead \(/.test(l));
+  return lines.filter((l) => l.trim() !== "");
 }
 
 function sleep(ms: number): Promise<void> {

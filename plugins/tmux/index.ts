@@ -52,7 +52,7 @@ export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
       const records = new ProcessRecords(join(ctx.config.stateDir, "procs"));
 
       const backend: AgentBackend = {
-        async start(spec) {
+        async start(spec, record) {
           const baseReal = await realpath(ctx.config.baseDir);
           const notice = await createNotice(exitDir, spec.sessionName);
           // Every process of the agent inherits a marker a replaced env policy cannot drop; stop finds them by it.
@@ -71,7 +71,7 @@ export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
               "-c", escapeFormat(spec.realCwd),
               "--", "/bin/sh", "-c", ENV_WRAPPER, "ar-agent", AGENT_WRAPPER, envFile, tmux.bin, notice, baseReal, touch,
               cgroup ? join(cgroup, "cgroup.procs") : "", ...spec.command,
-              TMUX_SEP, "set-option", "-t", `${target}:`, "@ar_meta", encodeMeta(ctx.config.id, spec),
+              TMUX_SEP, "set-option", "-t", `${target}:`, "@ar_meta", encodeMeta(record),
               TMUX_SEP, "set-option", "-w", "-t", `${target}:`, "remain-on-exit", "on",
             ]);
           } catch (err) {
@@ -206,21 +206,9 @@ async function writeEnvFile(dir: string, spec: SpawnSpec, markers: Record<string
   return file;
 }
 
-/** JSON with every non-ASCII character escaped, so no locale setting can mangle it. */
-function encodeMeta(orchestratorId: string, spec: SpawnSpec): string {
-  const { startedAt, ...pluginMeta } = spec.meta as { startedAt?: number };
-  const meta: SessionMeta = {
-    v: 1,
-    orchestratorId,
-    provider: spec.provider,
-    label: spec.label,
-    cwd: spec.cwd,
-    approvalMode: spec.approvalMode,
-    ...(spec.prompt !== undefined ? { prompt: spec.prompt } : {}),
-    startedAt: startedAt ?? Date.now(),
-    ...(Object.keys(pluginMeta).length > 0 ? { meta: pluginMeta } : {}),
-  };
-  return JSON.stringify(meta).replace(/[\u007f-\uffff]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
+/** The session's record as JSON with every non-ASCII character escaped, so no locale setting can mangle it. */
+function encodeMeta(record: SessionMeta): string {
+  return JSON.stringify(record).replace(/[\u007f-\uffff]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 function parseSession(line: string): BackendSession {
@@ -262,7 +250,8 @@ function parseScreens(stdout: string): Map<string, AgentScreen> {
       continue;
     }
     if (current) {
-      current.lines.push(line.trimEnd());
+      // tmux's own line under a dead pane is not the agent's output.
+      if (!/^Pane is dead \(/.test(line)) current.lines.push(line.trimEnd());
       continue;
     }
     const [name, dead, arExit, deadStatus] = line.split("\t");

@@ -126,7 +126,7 @@ describe("the agent's working directory and the state dir", () => {
       provider: "shell", label: "race", cwd: join(home.baseDir, "swapped"), realCwd: join(home.baseDir, "swapped"), approvalMode: "guarded",
       sessionName: "ar-shell-race", command: ["/bin/sh", "-c", `touch ${marker}`], env: { PATH: "/usr/bin:/bin" }, requestedEnv: {}, secretEnv: [], meta: {}, control: {},
     };
-    await orchestrator.backend.start(spec);
+    await orchestrator.backend.start(spec, { v: 1, orchestratorId: "test", provider: "shell", label: "race", cwd: spec.cwd, approvalMode: "guarded", startedAt: Date.now() });
     const screen = await waitFor("the session to end", async () => {
       const s = (await orchestrator.backend.screens(["ar-shell-race"])).get("ar-shell-race");
       return s?.dead ? s : undefined;
