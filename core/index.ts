@@ -1,5 +1,6 @@
 export { Orchestrator, type OrchestratorOptions } from "./orchestrator.js";
-export { createHooks, STAGE, type OrchestratorHooks, type PluginHooks, type StopReason, type TapOptions } from "./hooks.js";
+// The unscoped hooks object is not public API: a plugin taps the hooks its `apply` receives.
+export { STAGE, type PluginHook, type PluginHooks, type StopReason, type TapOptions } from "./hooks.js";
 export {
   definePlugin,
   RelayRequestError,

@@ -54,6 +54,11 @@ export interface SpawnOutcome {
  * the relay session, the start-up and exit watchers, and dispatches controls.
  */
 export class Orchestrator {
+  /**
+   * Every hook, unscoped: for the core, the CLI and tests. Not public API:
+   * a plugin taps the scoped hooks its `apply` receives (errors stamped with
+   * its name, taps that can be removed).
+   */
   readonly hooks: OrchestratorHooks = createHooks();
   readonly config: ResolvedConfig;
   readonly logger: Logger;

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { Orchestrator, PluginError, STAGE, SpawnVetoError, createHooks, createLogger, definePlugin, resolveConfig, type SpawnSpec } from "../../core/index.js";
+import { Orchestrator, PluginError, STAGE, SpawnVetoError, createLogger, definePlugin, resolveConfig, type SpawnSpec } from "../../core/index.js";
+import { createHooks } from "../../core/hooks.js";
 import { controlsPlugin } from "../../plugins/controls/index.js";
 import { TestHome } from "../support/env.js";
 import { recordingBackend } from "../support/providers.js";
