@@ -175,15 +175,19 @@ describe("fuzz: random payloads at the control handler", () => {
     const values = () => pick<unknown>([pick(strings), rand() * 1e9, null, true, [], {}, [pick(strings)], { a: pick(strings) }, undefined]);
     const keys = ["action", "provider", "cwd", "label", "prompt", "approvalMode", "agentId", "env", "replace", "restartPolicy", "requestedAt", "__proto__", "constructor"];
     const baseReal = realpathSync(B());
-    let answers = 0;
+    const codes = new Map<string, number>();
     for (let i = 0; i < FUZZ; i++) {
       const payload: Record<string, unknown> = { action: pick(["spawn", "spawn", "restart", "shutdown", pick(strings)]) };
       for (let k = 0; k < 1 + Math.floor(rand() * 4); k++) payload[pick(keys)] = values();
       const result = await answer(rand() < 0.05 ? values() : payload);
-      expect(typeof result).toBe("string");
-      answers++;
+      // Every answer is a success or a refusal with a reason the sender can act on: never an
+      // internal failure (a TypeError from a field of the wrong shape would be "[failed]").
+      const code = result.match(/^ok: |^\[([a-z_]+)\] /)?.[1] ?? (result.startsWith("ok: ") ? "ok" : "malformed");
+      expect(["ok", "invalid", "cwd", "provider", "vetoed", "unknown_action", "not_found"], result).toContain(code);
+      codes.set(code, (codes.get(code) ?? 0) + 1);
     }
-    expect(answers).toBe(FUZZ);
+    // the fuzz reached every kind of answer, not only one refusal
+    for (const code of ["ok", "invalid", "cwd", "unknown_action", "not_found"]) expect(codes.get(code) ?? 0, code).toBeGreaterThan(0);
     expect(started.length).toBeGreaterThan(50); // the fuzz did reach real spawns, not only refusals
     const { UNSAFE_TEXT } = await import("../../core/index.js");
     for (const spec of started) {
