@@ -20,6 +20,7 @@ export interface SpawnArgs extends CommonArgs {
 
 /** `spawn`: sends a spawn control to a host; with --wait, prints its answer and exits by it. */
 export async function runSpawn(args: SpawnArgs): Promise<void> {
+  positive(args.timeout, "--timeout");
   const client = await clientFor(args);
   const host = await pickHost(client, args.host);
   const control: ControlPayload = {
@@ -48,6 +49,7 @@ export interface TargetArgs extends CommonArgs {
 
 /** `stop` and `restart`: finds the host that runs the agent, sends the control, waits for the answer. */
 export async function runTargeted(action: "shutdown" | "restart", args: TargetArgs): Promise<void> {
+  positive(args.timeout, "--timeout");
   const client = await clientFor(args);
   if (args.all) {
     const hosts = args.host ? [await pickHost(client, args.host)] : (await client.hosts()).filter((h) => h.online).map((h) => h.id);
@@ -190,4 +192,9 @@ function ago(now: number, then: unknown): string {
   if (s < 60) return `${s}s ago`;
   if (s < 3600) return `${Math.round(s / 60)}m ago`;
   return `${Math.round(s / 3600)}h ago`;
+}
+
+/** A numeric flag that must be a number above 0 (`--timeout abc` is a usage error, not `NaN s`). */
+export function positive(value: number, flag: string): void {
+  if (!Number.isFinite(value) || value <= 0) throw new CliError(`${flag}: expected a number above 0`, 2);
 }

@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { Orchestrator } from "../core/orchestrator.js";
 import type { BackendSession } from "../core/types.js";
+import { positive } from "./agents.js";
 import { CliError } from "./fatal.js";
 import { loadCliConfig, withPlugins, type CommonArgs } from "./load.js";
 import { loggerFor } from "./serve.js";
@@ -23,6 +24,7 @@ async function localAgent(args: CommonArgs & { agent: string }) {
 
 /** `logs`: the agent's screen and scrollback, from its own host. */
 export async function runLogs(args: CommonArgs & { agent: string; follow?: boolean; lines: number }): Promise<void> {
+  positive(args.lines, "--lines");
   const { backend, session } = await localAgent(args);
   const FOLLOW_WINDOW = 2000;
   let shown = await backend.capture(session.name, args.follow ? Math.max(args.lines, FOLLOW_WINDOW) : args.lines);

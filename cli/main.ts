@@ -147,6 +147,14 @@ function targetOptions<T>(y: Argv<T>) {
     .option("json", { type: "boolean", default: false, describe: "Print JSON" });
 }
 
+// Output piped into `head` (or anything that stops reading) ends the command quietly, not with a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 main().catch(async (err: unknown) => {
   const { reportFatal } = await import("./fatal.js");
   process.exitCode = reportFatal(err);

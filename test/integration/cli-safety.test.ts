@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -102,6 +102,28 @@ describe("what the CLI prints from a relay", () => {
     expect(ps.code).toBe(1);
     expect(ps.stderr).toContain("HTTP 500");
     expect(ps.stderr.slice(0, -1)).not.toMatch(ACTIVE);
+  });
+});
+
+describe("pipes and bad numbers", () => {
+  it("ps piped into a reader that stops early ends quietly (EPIPE), with no stack trace", async () => {
+    const many = Array.from({ length: 3000 }, (_, i) => ({ id: `host-${i}`, online: true, lastSeen: Date.now(), agents: [] }));
+    const url = await hostileRelay({ "GET /api/orchestrators": { body: many } });
+    const child = spawn(process.execPath, [CLI, "ps", "--relay-url", url], { cwd: home.root, env: { HOME: home.home, PATH: process.env.PATH }, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr!.setEncoding("utf8").on("data", (c: string) => (stderr += c));
+    child.stdout!.once("data", () => child.stdout!.destroy()); // like `| head -1`
+    const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+  });
+
+  it("refuses a number flag that is not a number above 0 as a usage error (exit 2), before sending anything", async () => {
+    for (const args of [["spawn", "claude", "--timeout", "abc"], ["stop", "x", "--timeout", "-1"], ["logs", "x", "--lines", "0"]]) {
+      const out = await cli([...args, "--relay-url", "http://127.0.0.1:1"]);
+      expect(out.code, args.join(" ")).toBe(2);
+      expect(out.stderr).toMatch(/^error: --(timeout|lines): expected a number above 0\n$/);
+    }
   });
 });
 
