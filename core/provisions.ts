@@ -42,5 +42,5 @@ function requireMethods(what: string, value: unknown, methods: readonly string[]
   const object = (typeof value === "object" || typeof value === "function") && value !== null ? (value as Record<string, unknown>) : {};
   const missing = methods.filter((name) => typeof object[name] !== "function");
   if (missing.length === 0) return;
-  throw new Error(`the ${what} it provides has no ${missing.join(", ")}: a ${what} must have the methods ${methods.join(", ")}`);
+  throw new Error(`the ${what} it provides has no ${missing.join(", ")} (it must have the methods ${methods.join(", ")})`);
 }
