@@ -189,7 +189,8 @@ describe("the transport (relay-http) replaced by a user plugin", () => {
 
     relay.dropAcks = true;
     relay.replay = true;
-    const spawn = relay.sendControl("box", { action: "spawn", provider: "claude", label: "solo" });
+    // With `replace`, each run would start the agent anew: a second run would show.
+    const spawn = relay.sendControl("box", { action: "spawn", provider: "claude", label: "solo", replace: true });
     await waitFor("the answer", () => relay.results.get(spawn), 30_000);
     await waitFor("delivered and acked again", () => relay.ackCount(spawn) >= 3, 30_000);
     expect(relay.results.get(spawn)).toMatchObject({ ok: true, action: "spawn" });
