@@ -76,7 +76,7 @@ export function loggerFor(config: ResolvedConfig, secrets: Secrets = new Secrets
 /** Starts a daemon; one that cannot (another daemon holds its id's lock, say) says why and exits at once. */
 export async function startOrExit(orchestrator: Orchestrator): Promise<void> {
   try {
-    await orchestrator.start();
+    await orchestrator.start({ daemon: true }); // a backend, a transport and the protocol's controls, or it says what is missing
   } catch (err) {
     const { reportFatal } = await import("./fatal.js");
     process.exit(reportFatal(err)); // the relay server, if any, must not keep the process alive

@@ -73,6 +73,11 @@ export class ControlRegistry {
     this.declared.set(declaration.action, { owner, declaration });
   }
 
+  /** The plugin that declared `action`, if any plugin did. */
+  ownerOf(action: string): string | undefined {
+    return this.declared.get(action)?.owner;
+  }
+
   /** Adds fields (owned by `owner`) to another plugin's control; they reach its handler and whatever it passes them to. */
   extend(owner: string, action: string, fields: z.ZodRawShape): void {
     const list = this.extensions.get(action) ?? [];

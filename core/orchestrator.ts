@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
 import { createHooks, type OrchestratorHooks, type StopReason } from "./hooks.js";
-import { pluginContext } from "./plugin-host.js";
+import { checkDaemonRoles, pluginContext } from "./plugin-host.js";
 import { ControlError, PluginError, errorMessage, isControlError, isPluginError } from "./errors.js";
 import { ControlRegistry, type ParsedControl } from "./controls.js";
 import { ExitWatcher } from "./exit-watcher.js";
@@ -134,8 +134,11 @@ export class Orchestrator {
   /**
    * Recovers running agents and starts the exit watcher (when a backend is
    * provided), then the relay session (when a transport is provided).
+   * `daemon` (the CLI's `run` and `up`): first checks that plugins provide a
+   * backend, a transport and the protocol's controls (`checkDaemonRoles`).
    */
-  async start(): Promise<void> {
+  async start(options: { daemon?: boolean } = {}): Promise<void> {
+    if (options.daemon) checkDaemonRoles({ provided: this.provided, controls: this.controls });
     const keepsState = Boolean(this.provided.backend || this.transport);
     if (keepsState) ensurePrivateDir(this.config.stateDir, "stateDir", (text) => this.logger.warn(text));
     if (this.transport) this.lock.acquire(); // before anything is touched: a second daemon leaves at once

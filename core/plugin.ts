@@ -145,9 +145,9 @@ export interface PluginContext {
   /** A logger tagged with the plugin's name; writes to stderr. */
   readonly logger: Logger;
   readonly orchestrator: OrchestratorApi;
-  /** Provides the agent backend. Only one plugin may. */
+  /** Provides the agent backend. Only one plugin may; one lacking a method of `AgentBackend` is refused. */
   provideBackend(backend: AgentBackend): void;
-  /** Provides the relay transport. Only one plugin may. */
+  /** Provides the relay transport. Only one plugin may; one lacking a method of `RelayTransport` is refused. */
   provideTransport(transport: RelayTransport): void;
   /** Adds a provider (see `defineProvider`); one plugin per provider name. */
   provideProvider(provider: AgentProvider): void;
@@ -177,8 +177,11 @@ export interface Plugin {
   /** Unique name; a user plugin with a built-in's name replaces the built-in. */
   name: string;
   /**
-   * What the plugin is, e.g. `backend`, `transport`, `env-policy` or
-   * `launcher:<provider>`. A user plugin with a built-in's role replaces it.
+   * What the plugin is, e.g. `backend`, `transport`, `controls`,
+   * `env-policy` or `launcher:<provider>`. A user plugin with a built-in's
+   * role replaces it. A daemon (`run`, `up`) refuses to start unless plugins
+   * provide a backend, a transport and the controls `spawn`, `restart` and
+   * `shutdown` (see `checkDaemonRoles`).
    */
   role?: string;
   /** The config section the plugin owns (see `PluginConfigSpec`); read it with `readPluginOptions`. */

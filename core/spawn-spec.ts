@@ -1,4 +1,5 @@
 import { ControlError } from "./errors.js";
+import { isSecretName } from "./text.js";
 import type { OrchestratorHooks } from "./hooks.js";
 import type { ResolvedConfig } from "./config/schema.js";
 import type { SpawnRequest, SpawnSpec } from "./types.js";
@@ -47,7 +48,9 @@ export async function shapeSpawn(
 /**
  * The variables PROTOCOL.md gives every agent (how it finds and joins the
  * relay), set after every plugin has shaped the spec: no env policy, launcher
- * or replacement of either can drop or change them.
+ * or replacement of either can drop or change them. Every variable with a
+ * secret name (`isSecretName`) is listed in `secretEnv`, so its value is
+ * redacted even when the env policy that set it did not say so.
  */
 function withProtocolEnv(spec: SpawnSpec, config: ResolvedConfig): SpawnSpec {
   const env: Record<string, string> = {
@@ -59,6 +62,7 @@ function withProtocolEnv(spec: SpawnSpec, config: ResolvedConfig): SpawnSpec {
   };
   delete env.AGENT_RELAY_TOKEN;
   if (config.token) env.AGENT_RELAY_TOKEN = config.token;
-  const secretEnv = config.token ? [...new Set([...spec.secretEnv, "AGENT_RELAY_TOKEN"])] : spec.secretEnv;
+  // Values under secret names are secret whichever env policy put them there (and listed them or not).
+  const secretEnv = [...new Set([...spec.secretEnv, ...Object.keys(env).filter((name) => isSecretName(name) && env[name])])];
   return { ...spec, env, secretEnv };
 }
