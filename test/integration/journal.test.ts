@@ -49,60 +49,78 @@ const events = () =>
 const startsOf = (label: string) => events().filter((e) => e.event === "start" && e.env?.AGENT_RELAY_LABEL === label).length;
 const journalPath = () => join(home.stateDir, "box.journal.db");
 
-describe("a relay that lost its data", () => {
-  it("announces a new epoch: the daemon starts over, and every control sent after the wipe runs and is answered", async () => {
-    relay.epoch = "epoch-1";
-    const first = daemon();
-    await registered();
-    const before = [1, 2, 3].map((i) => relay.sendControl("box", { action: "spawn", label: `old${i}` }));
-    await answered(before);
-    await first.kill9();
-    relay.wipe(); // ids start at 1 again
-    relay.epoch = "epoch-2";
-    const after = [1, 2, 3, 4, 5].map((i) => relay.sendControl("box", { action: "spawn", label: `new${i}` }));
-    const second = daemon();
-    await answered(after);
-    expect(after.map((id) => relay.results.get(id)?.ok)).toEqual([true, true, true, true, true]);
-    expect([1, 2, 3, 4, 5].map((i) => startsOf(`new${i}`))).toEqual([1, 1, 1, 1, 1]);
-    expect(second.logs.some((l) => /epoch-2.*lost its data, starting over/.test(l))).toBe(true);
+// The crash tests on both paths: plain polling, and long-poll (offered as our
+// relay does, the daemon's default there).
+describe.each([
+  ["plain polling", false],
+  ["long-poll", true],
+])("after a crash (%s)", (_mode, longPoll) => {
+  beforeEach(() => {
+    relay.options.longPoll = longPoll; // before any daemon registers
   });
-});
 
-describe("answers are delivered, not just attempted", () => {
-  it("answers and acks the relay refused while it was down are sent again until it takes them, across a daemon restart", async () => {
-    const first = daemon();
-    await registered();
-    // The relay dies right after handing out the controls: answers and acks fail.
-    relay.faults = [{ match: /^(POST \/api\/messages\/\d+\/result|PATCH \/api\/messages\/\d+)$/, fault: { status: 503 } }];
-    const ids = [1, 2, 3].map((i) => relay.sendControl("box", { action: "spawn", label: `a${i}` }));
-    await waitFor("the three agents started", () => tmux.sessions().length === 3 && first.logs.filter((l) => /message \d+ \(spawn\): spawned/.test(l)).length === 3);
-    await first.kill9();
-    const second = daemon();
-    await registered();
-    await sleep(1_500);
-    relay.faults = [];
-    await answered(ids);
-    await waitFor("every control acknowledged", () => relay.messages.every((m) => m.readBy.size > 0));
-    expect(ids.map((id) => relay.results.get(id)?.message)).toEqual(["spawned ar-claude-a1", "spawned ar-claude-a2", "spawned ar-claude-a3"]);
-    expect([1, 2, 3].map((i) => startsOf(`a${i}`))).toEqual([1, 1, 1]);
-    expect(second.logs.some((l) => /message \d+ \(spawn\)/.test(l) && /spawned/.test(l))).toBe(false); // not run again
+  /** The daemon registered and polls the way this block means. */
+  const pollsAsMeant = async (d: TestDaemon) =>
+    expect(await d.waitForLog(/registered as box/, 15_000)).toMatch(longPoll ? /; long-poll$/ : /; polling every \d+ ms$/);
+
+  describe("a relay that lost its data", () => {
+    it("announces a new epoch: the daemon starts over, and every control sent after the wipe runs and is answered", async () => {
+      relay.epoch = "epoch-1";
+      const first = daemon();
+      await registered();
+      await pollsAsMeant(first);
+      const before = [1, 2, 3].map((i) => relay.sendControl("box", { action: "spawn", label: `old${i}` }));
+      await answered(before);
+      await first.kill9();
+      relay.wipe(); // ids start at 1 again
+      relay.epoch = "epoch-2";
+      const after = [1, 2, 3, 4, 5].map((i) => relay.sendControl("box", { action: "spawn", label: `new${i}` }));
+      const second = daemon();
+      await answered(after);
+      expect(after.map((id) => relay.results.get(id)?.ok)).toEqual([true, true, true, true, true]);
+      expect([1, 2, 3, 4, 5].map((i) => startsOf(`new${i}`))).toEqual([1, 1, 1, 1, 1]);
+      expect(second.logs.some((l) => /epoch-2.*lost its data, starting over/.test(l))).toBe(true);
+    });
   });
-});
 
-describe("typed prompts survive a crash", () => {
-  it("a daemon killed while codex agents start: the restarted one types each prompt once, and the spawns' answers wait for it", async () => {
-    const env = { IS_SANDBOX: "1", FAKE_CODEX_TRANSCRIPT: home.transcript, FAKE_CLAUDE_TRANSCRIPT: home.transcript, FAKE_CODEX_START_DELAY_MS: "4000" };
-    const first = daemon({ env });
-    await registered();
-    const ids = [1, 2, 3].map((i) => relay.sendControl("box", { action: "spawn", provider: "codex", label: `c${i}`, prompt: `task number ${i}` }));
-    await waitFor("three codex agents starting", () => events().filter((e) => e.event === "start").length === 3);
-    await first.kill9();
-    daemon({ env });
-    await answered(ids, 20_000);
-    const prompts = events().filter((e) => e.event === "prompt").map((e) => String(e.text)).sort();
-    expect(prompts).toEqual(["task number 1", "task number 2", "task number 3"]);
-    expect(ids.map((id) => relay.results.get(id)?.ok)).toEqual([true, true, true]);
-    expect(ids.map((id) => (relay.results.get(id)?.agents as any[])[0].status)).toEqual(["ready", "ready", "ready"]);
+  describe("answers are delivered, not just attempted", () => {
+    it("answers and acks the relay refused while it was down are sent again until it takes them, across a daemon restart", async () => {
+      const first = daemon();
+      await registered();
+      await pollsAsMeant(first);
+      // The relay dies right after handing out the controls: answers and acks fail.
+      relay.faults = [{ match: /^(POST \/api\/messages\/\d+\/result|PATCH \/api\/messages\/\d+)$/, fault: { status: 503 } }];
+      const ids = [1, 2, 3].map((i) => relay.sendControl("box", { action: "spawn", label: `a${i}` }));
+      await waitFor("the three agents started", () => tmux.sessions().length === 3 && first.logs.filter((l) => /message \d+ \(spawn\): spawned/.test(l)).length === 3);
+      await first.kill9();
+      const second = daemon();
+      await registered();
+      await sleep(1_500);
+      relay.faults = [];
+      await answered(ids);
+      await waitFor("every control acknowledged", () => relay.messages.every((m) => m.readBy.size > 0));
+      expect(ids.map((id) => relay.results.get(id)?.message)).toEqual(["spawned ar-claude-a1", "spawned ar-claude-a2", "spawned ar-claude-a3"]);
+      expect([1, 2, 3].map((i) => startsOf(`a${i}`))).toEqual([1, 1, 1]);
+      expect(second.logs.some((l) => /message \d+ \(spawn\)/.test(l) && /spawned/.test(l))).toBe(false); // not run again
+    });
+  });
+
+  describe("typed prompts survive a crash", () => {
+    it("a daemon killed while codex agents start: the restarted one types each prompt once, and the spawns' answers wait for it", async () => {
+      const env = { IS_SANDBOX: "1", FAKE_CODEX_TRANSCRIPT: home.transcript, FAKE_CLAUDE_TRANSCRIPT: home.transcript, FAKE_CODEX_START_DELAY_MS: "4000" };
+      const first = daemon({ env });
+      await registered();
+      await pollsAsMeant(first);
+      const ids = [1, 2, 3].map((i) => relay.sendControl("box", { action: "spawn", provider: "codex", label: `c${i}`, prompt: `task number ${i}` }));
+      await waitFor("three codex agents starting", () => events().filter((e) => e.event === "start").length === 3);
+      await first.kill9();
+      daemon({ env });
+      await answered(ids, 20_000);
+      const prompts = events().filter((e) => e.event === "prompt").map((e) => String(e.text)).sort();
+      expect(prompts).toEqual(["task number 1", "task number 2", "task number 3"]);
+      expect(ids.map((id) => relay.results.get(id)?.ok)).toEqual([true, true, true]);
+      expect(ids.map((id) => (relay.results.get(id)?.agents as any[])[0].status)).toEqual(["ready", "ready", "ready"]);
+    });
   });
 });
 
