@@ -1,3 +1,4 @@
+import Database from "better-sqlite3";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -124,6 +125,24 @@ describe.each([
   });
 });
 
+describe("a plain relay (no epoch) that lost its data", () => {
+  it("is seen by its newest id falling below the daemon's cursor: the daemon starts over, and the controls sent after run once", async () => {
+    const d = daemon({ heartbeatIntervalMs: 1_000 });
+    await registered();
+    const before = [1, 2, 3, 4, 5].map((i) => relay.sendControl("box", { action: "spawn", label: `old${i}` }));
+    await answered(before);
+    await waitFor("acks", () => relay.messages.every((m) => m.readBy.size > 0));
+    // The relay restarts without its storage while the daemon runs: ids start at 1 again, and it forgets the daemon.
+    relay.wipe();
+    relay.forgetOrchestrators();
+    const after = [1, 2].map((i) => relay.sendControl("box", { action: "spawn", label: `new${i}` }));
+    await answered(after);
+    expect(after.map((id) => relay.results.get(id)?.message)).toEqual(["spawned ar-claude-new1", "spawned ar-claude-new2"]);
+    expect([startsOf("new1"), startsOf("new2"), startsOf("old1")]).toEqual([1, 1, 1]);
+    expect(d.logs.some((l) => /newest message id \(\d\) is below ours \(5\); it was reset, starting over/.test(l))).toBe(true);
+  });
+});
+
 describe("a damaged journal is never silent", () => {
   it("is kept aside with an error saying what was lost, and old history is not run again", async () => {
     const first = daemon();
@@ -215,6 +234,33 @@ describe("replays act once", () => {
 });
 
 describe("bad state storage", () => {
+  it("a journal it cannot write (another process holds it locked): controls are answered 'not run', neither run nor acked until it can be written", async () => {
+    const d = daemon();
+    await registered();
+    await answered([relay.sendControl("box", { action: "spawn", label: "first" })]);
+    const holder = new Database(journalPath());
+    holder.exec("BEGIN IMMEDIATE"); // the write lock: the daemon's writes fail after its busy timeout
+    try {
+      const blocked = relay.sendControl("box", { action: "spawn", label: "blocked" });
+      await answered([blocked], 30_000);
+      expect(relay.results.get(blocked)).toMatchObject({ ok: false, code: "journal", error: `not run: the daemon cannot write its journal ${journalPath()}` });
+      expect(await d.waitForLog(/ERROR .*cannot write the journal/)).toMatch(/database is locked; controls are answered with an error and not acknowledged until it can be written/);
+      await relay.polls(2, 30_000);
+      expect(relay.ackCount(blocked)).toBe(0); // the relay keeps it
+      expect(startsOf("blocked")).toBe(0);
+      holder.exec("COMMIT");
+      await waitFor("the ack once the journal takes writes", () => relay.ackCount(blocked) === 1, 20_000);
+      await d.waitForLog(/the journal .* takes writes again/);
+      expect(startsOf("blocked")).toBe(0); // answered as not run: the sender decides whether to send it again
+    } finally {
+      holder.close();
+    }
+    const later = relay.sendControl("box", { action: "spawn", label: "later" });
+    await answered([later]);
+    expect(relay.results.get(later)).toMatchObject({ ok: true, message: "spawned ar-claude-later" });
+    expect(tmux.sessions()).toEqual(["ar-claude-first", "ar-claude-later"]);
+  });
+
   it("a stateDir that cannot be created: the daemon exits at once naming the path, the cause and what to do", async () => {
     writeFileSync(join(home.root, "blocker"), "a file, not a folder");
     mkdirSync(home.stateDir, { recursive: true });
