@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { TestDaemon } from "../support/daemon.js";
@@ -124,19 +124,26 @@ describe("exactly-once effect", () => {
   });
 
   it("applies controls for one agent in order, and runs controls for different agents in parallel", async () => {
-    daemon({ env: { IS_SANDBOX: "1", FAKE_CLAUDE_START_DELAY_MS: "6000" } });
+    // The claude agent's start is held until the test releases it: the codex agent's controls must not wait for it.
+    const holdDir = join(home.root, "hold");
+    mkdirSync(holdDir);
+    writeFileSync(join(holdDir, "slow"), "");
+    daemon({ startTimeoutMs: 120_000, env: { IS_SANDBOX: "1", FAKE_CLAUDE_TRANSCRIPT: home.transcript, FAKE_CODEX_TRANSCRIPT: home.transcript, FAKE_CLAUDE_HOLD_DIR: holdDir } });
     await registered();
     const slow = relay.sendControl("box", { action: "spawn", provider: "claude", label: "slow" });
     const fast = relay.sendControl("box", { action: "spawn", provider: "codex", label: "fast" });
     const stopFast = relay.sendControl("box", { action: "shutdown", agentId: "fast" });
     const respawnFast = relay.sendControl("box", { action: "spawn", provider: "codex", label: "fast", prompt: "second life" });
-    await answered([slow, fast, stopFast, respawnFast]);
+    await answered([fast, stopFast, respawnFast], 60_000);
     // the codex agent went through spawn, stop, spawn, in that order, while claude was still starting
+    expect(relay.results.has(slow)).toBe(false);
     const at = (id: number) => relay.answeredAt.get(id)!;
     expect(at(fast)).toBeLessThanOrEqual(at(stopFast));
     expect(at(stopFast)).toBeLessThanOrEqual(at(respawnFast));
-    expect(at(respawnFast)).toBeLessThan(at(slow));
     expect(relay.results.get(stopFast)).toMatchObject({ ok: true, message: "stopped ar-codex-fast" });
+    rmSync(join(holdDir, "slow"));
+    await answered([slow]);
+    expect(relay.results.get(slow)).toMatchObject({ ok: true, message: "spawned ar-claude-slow" });
     expect(tmux.sessions()).toEqual(["ar-claude-slow", "ar-codex-fast"]);
   });
 });

@@ -242,14 +242,14 @@ describe("bad state storage", () => {
     holder.exec("BEGIN IMMEDIATE"); // the write lock: the daemon's writes fail after its busy timeout
     try {
       const blocked = relay.sendControl("box", { action: "spawn", label: "blocked" });
-      await answered([blocked], 30_000);
+      await answered([blocked], 60_000);
       expect(relay.results.get(blocked)).toMatchObject({ ok: false, code: "journal", error: `not run: the daemon cannot write its journal ${journalPath()}` });
       expect(await d.waitForLog(/ERROR .*cannot write the journal/)).toMatch(/database is locked; controls are answered with an error and not acknowledged until it can be written/);
-      await relay.polls(2, 30_000);
+      await relay.polls(2, 60_000);
       expect(relay.ackCount(blocked)).toBe(0); // the relay keeps it
       expect(startsOf("blocked")).toBe(0);
       holder.exec("COMMIT");
-      await waitFor("the ack once the journal takes writes", () => relay.ackCount(blocked) === 1, 20_000);
+      await waitFor("the ack once the journal takes writes", () => relay.ackCount(blocked) === 1, 60_000);
       await d.waitForLog(/the journal .* takes writes again/);
       expect(startsOf("blocked")).toBe(0); // answered as not run: the sender decides whether to send it again
     } finally {
@@ -259,7 +259,7 @@ describe("bad state storage", () => {
     await answered([later]);
     expect(relay.results.get(later)).toMatchObject({ ok: true, message: "spawned ar-claude-later" });
     expect(tmux.sessions()).toEqual(["ar-claude-first", "ar-claude-later"]);
-  });
+  }, 200_000);
 
   it("a stateDir that cannot be created: the daemon exits at once naming the path, the cause and what to do", async () => {
     writeFileSync(join(home.root, "blocker"), "a file, not a folder");
