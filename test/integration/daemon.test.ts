@@ -84,32 +84,6 @@ describe("the daemon against a plain protocol-v2 relay, configured with 0.9.0's 
     expect(tmux.sessions()).toEqual([]);
   });
 
-  it("reports the same agents after kill -9 and a new start, without duplicate sessions, and runs what came meanwhile", async () => {
-    const first = daemon();
-    await registered();
-    relay.sendControl("box", { action: "spawn", provider: "claude", cwd: home.project, label: "Alpha Agent", approvalMode: "full", prompt: "p1" });
-    relay.sendControl("box", { action: "spawn", provider: "codex", label: "beta", legacy: true }, { legacyMeta: true });
-    await waitFor("two agents reported", () => relay.reported("box").length === 2);
-    const stable = (a: Record<string, unknown>) => ({ provider: a.provider, tmuxSession: a.tmuxSession, label: a.label, cwd: a.cwd, approvalMode: a.approvalMode, startedAt: a.startedAt });
-    await waitFor("both ready", () => relay.reported("box").every((a) => a.status === "ready"));
-    const before = relay.reported("box").map(stable);
-    await first.kill9();
-
-    // sent while the daemon is down; and a repeat of a running agent's spawn
-    relay.sendControl("box", { action: "spawn", provider: "claude", label: "gamma" });
-    const repeat = relay.sendControl("box", { action: "spawn", provider: "claude", cwd: home.project, label: "Alpha Agent" });
-    relay.reports.clear();
-    relay.forgetOrchestrators();
-
-    daemon();
-    await waitFor("three agents reported", () => relay.reported("box").length === 3 && relay.ackCount(repeat) === 1);
-    await waitFor("all three ready", () => relay.reported("box").every((a) => a.status === "ready"));
-    const after = relay.reported("box").map(stable);
-    for (const agent of before) expect(after).toContainEqual(agent);
-    expect(tmux.sessions()).toEqual(["ar-claude-alpha-agent", "ar-claude-gamma", "ar-codex-beta"]);
-    expect(events("start").filter((e) => (e.env as Record<string, string> | undefined)?.AGENT_RELAY_LABEL === "Alpha Agent")).toHaveLength(1);
-  });
-
   it("answers bad controls once, acknowledges them, never retries them, and keeps working", async () => {
     mkdirSync(join(home.root, "projects-evil"));
     const d = daemon();
@@ -173,27 +147,6 @@ describe("the daemon against a plain protocol-v2 relay, configured with 0.9.0's 
     expect(relay.reported("box").filter((a) => a.status === "exited").map((a) => a.exitCode)).toEqual([137, 137, 137]);
   });
 
-  it("waits for a relay that is down at start, re-registers when it forgets us, and survives a relay that hangs", async () => {
-    const port = relay.port;
-    await relay.stop();
-    const d = daemon({ file: { heartbeatIntervalMs: 1000, requestTimeoutMs: 500, env: { IS_SANDBOX: "1" } } });
-    await d.waitForLog(/relay .* unavailable/);
-    relay = await new TestRelay({ token: TOKEN }).start(port);
-    await registered();
-
-    relay.forgetOrchestrators();
-    await registered();
-    expect(d.logs.some((l) => /no longer knows this orchestrator; registering again/.test(l))).toBe(true);
-
-    relay.faults = [{ match: /^GET \/api\/messages$/, fault: { hang: true } }];
-    await d.waitForLog(/no answer within 500 ms/);
-    relay.faults = [{ match: /^GET \/api\/messages$/, fault: { raw: "{not json" } }];
-    await d.waitForLog(/malformed JSON/);
-    relay.faults = [];
-    const id = relay.sendControl("box", { action: "spawn", label: "after-faults" });
-    await waitFor("a control after the faults", () => relay.ackCount(id) === 1);
-  });
-
   it("on SIGTERM stops, sends a final report and leaves the agents running", async () => {
     const d = daemon();
     await registered();
@@ -208,5 +161,70 @@ describe("the daemon against a plain protocol-v2 relay, configured with 0.9.0's 
     // the final report says what is true at the end: the agent keeps running
     expect(relay.reported("box")).toEqual([expect.objectContaining({ tmuxSession: "ar-claude-survivor", label: "survivor", status: "ready" })]);
     expect(tmux.sessions()).toEqual(["ar-claude-survivor"]);
+  });
+});
+
+// The crash and relay-fault tests on both paths: plain polling (a protocol-v2
+// relay) and long-poll (offered as our relay does, the daemon's default there).
+describe.each([
+  ["plain polling", false],
+  ["long-poll", true],
+])("a daemon killed, or its relay down, forgetful or hanging (%s)", (_mode, longPoll) => {
+  beforeEach(() => {
+    relay.options.longPoll = longPoll; // before any daemon registers
+  });
+
+  /** The daemon registered and polls the way this block means. */
+  const pollsAsMeant = async (d: TestDaemon) =>
+    expect(await d.waitForLog(/registered as box/, 15_000)).toMatch(longPoll ? /; long-poll$/ : /; polling every \d+ ms$/);
+
+  it("reports the same agents after kill -9 and a new start, without duplicate sessions, and runs what came meanwhile", async () => {
+    const first = daemon();
+    await registered();
+    await pollsAsMeant(first);
+    relay.sendControl("box", { action: "spawn", provider: "claude", cwd: home.project, label: "Alpha Agent", approvalMode: "full", prompt: "p1" });
+    relay.sendControl("box", { action: "spawn", provider: "codex", label: "beta", legacy: true }, { legacyMeta: true });
+    await waitFor("two agents reported", () => relay.reported("box").length === 2);
+    const stable = (a: Record<string, unknown>) => ({ provider: a.provider, tmuxSession: a.tmuxSession, label: a.label, cwd: a.cwd, approvalMode: a.approvalMode, startedAt: a.startedAt });
+    await waitFor("both ready", () => relay.reported("box").every((a) => a.status === "ready"));
+    const before = relay.reported("box").map(stable);
+    await first.kill9();
+
+    // sent while the daemon is down; and a repeat of a running agent's spawn
+    relay.sendControl("box", { action: "spawn", provider: "claude", label: "gamma" });
+    const repeat = relay.sendControl("box", { action: "spawn", provider: "claude", cwd: home.project, label: "Alpha Agent" });
+    relay.reports.clear();
+    relay.forgetOrchestrators();
+
+    daemon();
+    await waitFor("three agents reported", () => relay.reported("box").length === 3 && relay.ackCount(repeat) === 1);
+    await waitFor("all three ready", () => relay.reported("box").every((a) => a.status === "ready"));
+    const after = relay.reported("box").map(stable);
+    for (const agent of before) expect(after).toContainEqual(agent);
+    expect(tmux.sessions()).toEqual(["ar-claude-alpha-agent", "ar-claude-gamma", "ar-codex-beta"]);
+    expect(events("start").filter((e) => (e.env as Record<string, string> | undefined)?.AGENT_RELAY_LABEL === "Alpha Agent")).toHaveLength(1);
+  });
+
+  it("waits for a relay that is down at start, re-registers when it forgets us, and survives a relay that hangs", async () => {
+    const port = relay.port;
+    await relay.stop();
+    const d = daemon({ file: { heartbeatIntervalMs: 1000, requestTimeoutMs: 500, env: { IS_SANDBOX: "1" } } });
+    await d.waitForLog(/relay .* unavailable/);
+    relay = await new TestRelay(relay.options).start(port); // the same relay, back
+    await registered();
+
+    await pollsAsMeant(d);
+    relay.forgetOrchestrators();
+    await registered();
+    expect(d.logs.some((l) => /no longer knows this orchestrator; registering again/.test(l))).toBe(true);
+
+    relay.faults = [{ match: /^GET \/api\/messages$/, fault: { hang: true } }];
+    // A long-poll is given up at its own bound: the poll's 25 s wait plus requestTimeoutMs.
+    await d.waitForLog(longPoll ? /no answer within 25500 ms/ : /no answer within 500 ms/, longPoll ? 40_000 : 10_000);
+    relay.faults = [{ match: /^GET \/api\/messages$/, fault: { raw: "{not json" } }];
+    await d.waitForLog(/malformed JSON/);
+    relay.faults = [];
+    const id = relay.sendControl("box", { action: "spawn", label: "after-faults" });
+    await waitFor("a control after the faults", () => relay.ackCount(id) === 1);
   });
 });

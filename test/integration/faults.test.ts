@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { TestDaemon } from "../support/daemon.js";
@@ -124,19 +124,26 @@ describe("exactly-once effect", () => {
   });
 
   it("applies controls for one agent in order, and runs controls for different agents in parallel", async () => {
-    daemon({ env: { IS_SANDBOX: "1", FAKE_CLAUDE_START_DELAY_MS: "6000" } });
+    // The claude agent's start is held until the test releases it: the codex agent's controls must not wait for it.
+    const holdDir = join(home.root, "hold");
+    mkdirSync(holdDir);
+    writeFileSync(join(holdDir, "slow"), "");
+    daemon({ startTimeoutMs: 120_000, env: { IS_SANDBOX: "1", FAKE_CLAUDE_TRANSCRIPT: home.transcript, FAKE_CODEX_TRANSCRIPT: home.transcript, FAKE_CLAUDE_HOLD_DIR: holdDir } });
     await registered();
     const slow = relay.sendControl("box", { action: "spawn", provider: "claude", label: "slow" });
     const fast = relay.sendControl("box", { action: "spawn", provider: "codex", label: "fast" });
     const stopFast = relay.sendControl("box", { action: "shutdown", agentId: "fast" });
     const respawnFast = relay.sendControl("box", { action: "spawn", provider: "codex", label: "fast", prompt: "second life" });
-    await answered([slow, fast, stopFast, respawnFast]);
+    await answered([fast, stopFast, respawnFast], 60_000);
     // the codex agent went through spawn, stop, spawn, in that order, while claude was still starting
+    expect(relay.results.has(slow)).toBe(false);
     const at = (id: number) => relay.answeredAt.get(id)!;
     expect(at(fast)).toBeLessThanOrEqual(at(stopFast));
     expect(at(stopFast)).toBeLessThanOrEqual(at(respawnFast));
-    expect(at(respawnFast)).toBeLessThan(at(slow));
     expect(relay.results.get(stopFast)).toMatchObject({ ok: true, message: "stopped ar-codex-fast" });
+    rmSync(join(holdDir, "slow"));
+    await answered([slow]);
+    expect(relay.results.get(slow)).toMatchObject({ ok: true, message: "spawned ar-claude-slow" });
     expect(tmux.sessions()).toEqual(["ar-claude-slow", "ar-codex-fast"]);
   });
 });
@@ -218,7 +225,7 @@ describe("exit detection", () => {
     await registered();
     await answered([relay.sendControl("box", { action: "spawn", label: "one" }), relay.sendControl("box", { action: "spawn", label: "two" })]);
     tmux.kill();
-    await waitFor("both reported exited", () => relay.reported("box").filter((a) => a.status === "exited").length === 2, 5_000);
+    await waitFor("both reported exited", () => relay.reported("box").filter((a) => a.status === "exited").length === 2, 15_000);
     const after = relay.sendControl("box", { action: "spawn", label: "three" });
     await answered([after]);
     expect(tmux.sessions()).toEqual(["ar-claude-three"]);
@@ -226,7 +233,7 @@ describe("exit detection", () => {
 });
 
 describe("relay faults", () => {
-  it("keeps the agents through 500s, garbage and a hanging relay, and is back within 2 s of the relay's return", async () => {
+  it("keeps the agents through 500s, garbage and a hanging relay, and is polling again soon after the relay's return", async () => {
     daemon({ requestTimeoutMs: 500 });
     await registered();
     await answered([relay.sendControl("box", { action: "spawn", label: "steady" })]);
@@ -237,10 +244,11 @@ describe("relay faults", () => {
       expect(tmux.sessions()).toEqual(["ar-claude-steady"]);
       relay.faults = [];
       const healthyAt = Date.now();
-      // Polling again (the loop registers first whenever a request failed) within 2 s of the relay's return.
-      // A long-poll that a hanging relay took is only given up at its own bound (the poll's 25 s wait plus
-      // requestTimeoutMs): the README says so.
-      const bound = LONG_POLL && "hang" in fault ? 28_000 : 2_500;
+      // Polling again (the loop registers first whenever a request failed) soon after the relay's return: the
+      // backoff is capped at 1.5 s, so about 2 s (the bench measures that figure; the bound here is generous for a
+      // busy machine, yet an uncapped backoff would miss it). A long-poll that a hanging relay took is only given
+      // up at its own bound (the poll's 25 s wait plus requestTimeoutMs): the README says so.
+      const bound = LONG_POLL && "hang" in fault ? 28_000 : 6_000;
       const poll = await waitFor("polling again", () => relay.requests.find((r) => r.method === "GET" && r.path === "/api/messages" && r.at >= healthyAt), bound + 2_500);
       expect(poll.at - healthyAt).toBeLessThan(bound);
       expect(relay.requests.some((r) => r.method === "POST" && r.path === "/api/orchestrators" && r.at >= faultAt)).toBe(true);

@@ -1,3 +1,4 @@
+import Database from "better-sqlite3";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -49,60 +50,96 @@ const events = () =>
 const startsOf = (label: string) => events().filter((e) => e.event === "start" && e.env?.AGENT_RELAY_LABEL === label).length;
 const journalPath = () => join(home.stateDir, "box.journal.db");
 
-describe("a relay that lost its data", () => {
-  it("announces a new epoch: the daemon starts over, and every control sent after the wipe runs and is answered", async () => {
-    relay.epoch = "epoch-1";
-    const first = daemon();
+// The crash tests on both paths: plain polling, and long-poll (offered as our
+// relay does, the daemon's default there).
+describe.each([
+  ["plain polling", false],
+  ["long-poll", true],
+])("after a crash (%s)", (_mode, longPoll) => {
+  beforeEach(() => {
+    relay.options.longPoll = longPoll; // before any daemon registers
+  });
+
+  /** The daemon registered and polls the way this block means. */
+  const pollsAsMeant = async (d: TestDaemon) =>
+    expect(await d.waitForLog(/registered as box/, 15_000)).toMatch(longPoll ? /; long-poll$/ : /; polling every \d+ ms$/);
+
+  describe("a relay that lost its data", () => {
+    it("announces a new epoch: the daemon starts over, and every control sent after the wipe runs and is answered", async () => {
+      relay.epoch = "epoch-1";
+      const first = daemon();
+      await registered();
+      await pollsAsMeant(first);
+      const before = [1, 2, 3].map((i) => relay.sendControl("box", { action: "spawn", label: `old${i}` }));
+      await answered(before);
+      await first.kill9();
+      relay.wipe(); // ids start at 1 again
+      relay.epoch = "epoch-2";
+      const after = [1, 2, 3, 4, 5].map((i) => relay.sendControl("box", { action: "spawn", label: `new${i}` }));
+      const second = daemon();
+      await answered(after);
+      expect(after.map((id) => relay.results.get(id)?.ok)).toEqual([true, true, true, true, true]);
+      expect([1, 2, 3, 4, 5].map((i) => startsOf(`new${i}`))).toEqual([1, 1, 1, 1, 1]);
+      expect(second.logs.some((l) => /epoch-2.*lost its data, starting over/.test(l))).toBe(true);
+    });
+  });
+
+  describe("answers are delivered, not just attempted", () => {
+    it("answers and acks the relay refused while it was down are sent again until it takes them, across a daemon restart", async () => {
+      const first = daemon();
+      await registered();
+      await pollsAsMeant(first);
+      // The relay dies right after handing out the controls: answers and acks fail.
+      relay.faults = [{ match: /^(POST \/api\/messages\/\d+\/result|PATCH \/api\/messages\/\d+)$/, fault: { status: 503 } }];
+      const ids = [1, 2, 3].map((i) => relay.sendControl("box", { action: "spawn", label: `a${i}` }));
+      await waitFor("the three agents started", () => tmux.sessions().length === 3 && first.logs.filter((l) => /message \d+ \(spawn\): spawned/.test(l)).length === 3);
+      await first.kill9();
+      const second = daemon();
+      await registered();
+      await sleep(1_500);
+      relay.faults = [];
+      await answered(ids);
+      await waitFor("every control acknowledged", () => relay.messages.every((m) => m.readBy.size > 0));
+      expect(ids.map((id) => relay.results.get(id)?.message)).toEqual(["spawned ar-claude-a1", "spawned ar-claude-a2", "spawned ar-claude-a3"]);
+      expect([1, 2, 3].map((i) => startsOf(`a${i}`))).toEqual([1, 1, 1]);
+      expect(second.logs.some((l) => /message \d+ \(spawn\)/.test(l) && /spawned/.test(l))).toBe(false); // not run again
+    });
+  });
+
+  describe("typed prompts survive a crash", () => {
+    it("a daemon killed while codex agents start: the restarted one types each prompt once, and the spawns' answers wait for it", async () => {
+      const env = { IS_SANDBOX: "1", FAKE_CODEX_TRANSCRIPT: home.transcript, FAKE_CLAUDE_TRANSCRIPT: home.transcript, FAKE_CODEX_START_DELAY_MS: "4000" };
+      const first = daemon({ env });
+      await registered();
+      await pollsAsMeant(first);
+      const ids = [1, 2, 3].map((i) => relay.sendControl("box", { action: "spawn", provider: "codex", label: `c${i}`, prompt: `task number ${i}` }));
+      await waitFor("three codex agents starting", () => events().filter((e) => e.event === "start").length === 3);
+      await first.kill9();
+      daemon({ env });
+      await answered(ids, 20_000);
+      const prompts = events().filter((e) => e.event === "prompt").map((e) => String(e.text)).sort();
+      expect(prompts).toEqual(["task number 1", "task number 2", "task number 3"]);
+      expect(ids.map((id) => relay.results.get(id)?.ok)).toEqual([true, true, true]);
+      expect(ids.map((id) => (relay.results.get(id)?.agents as any[])[0].status)).toEqual(["ready", "ready", "ready"]);
+    });
+  });
+});
+
+describe("a plain relay (no epoch) that lost its data", () => {
+  it("is seen by its newest id falling below the daemon's cursor: the daemon starts over, and the controls sent after run once", async () => {
+    const d = daemon({ heartbeatIntervalMs: 1_000 });
     await registered();
-    const before = [1, 2, 3].map((i) => relay.sendControl("box", { action: "spawn", label: `old${i}` }));
+    const before = [1, 2, 3, 4, 5].map((i) => relay.sendControl("box", { action: "spawn", label: `old${i}` }));
     await answered(before);
-    await first.kill9();
-    relay.wipe(); // ids start at 1 again
-    relay.epoch = "epoch-2";
-    const after = [1, 2, 3, 4, 5].map((i) => relay.sendControl("box", { action: "spawn", label: `new${i}` }));
-    const second = daemon();
+    await waitFor("acks", () => relay.messages.every((m) => m.readBy.size > 0));
+    // The relay restarts without its storage while the daemon runs: ids start at 1 again, and it forgets the daemon.
+    relay.wipe();
+    relay.forgetOrchestrators();
+    const after = [1, 2].map((i) => relay.sendControl("box", { action: "spawn", label: `new${i}` }));
     await answered(after);
-    expect(after.map((id) => relay.results.get(id)?.ok)).toEqual([true, true, true, true, true]);
-    expect([1, 2, 3, 4, 5].map((i) => startsOf(`new${i}`))).toEqual([1, 1, 1, 1, 1]);
-    expect(second.logs.some((l) => /epoch-2.*lost its data, starting over/.test(l))).toBe(true);
-  });
-});
-
-describe("answers are delivered, not just attempted", () => {
-  it("answers and acks the relay refused while it was down are sent again until it takes them, across a daemon restart", async () => {
-    const first = daemon();
-    await registered();
-    // The relay dies right after handing out the controls: answers and acks fail.
-    relay.faults = [{ match: /^(POST \/api\/messages\/\d+\/result|PATCH \/api\/messages\/\d+)$/, fault: { status: 503 } }];
-    const ids = [1, 2, 3].map((i) => relay.sendControl("box", { action: "spawn", label: `a${i}` }));
-    await waitFor("the three agents started", () => tmux.sessions().length === 3 && first.logs.filter((l) => /message \d+ \(spawn\): spawned/.test(l)).length === 3);
-    await first.kill9();
-    const second = daemon();
-    await registered();
-    await sleep(1_500);
-    relay.faults = [];
-    await answered(ids);
-    await waitFor("every control acknowledged", () => relay.messages.every((m) => m.readBy.size > 0));
-    expect(ids.map((id) => relay.results.get(id)?.message)).toEqual(["spawned ar-claude-a1", "spawned ar-claude-a2", "spawned ar-claude-a3"]);
-    expect([1, 2, 3].map((i) => startsOf(`a${i}`))).toEqual([1, 1, 1]);
-    expect(second.logs.some((l) => /message \d+ \(spawn\)/.test(l) && /spawned/.test(l))).toBe(false); // not run again
-  });
-});
-
-describe("typed prompts survive a crash", () => {
-  it("a daemon killed while codex agents start: the restarted one types each prompt once, and the spawns' answers wait for it", async () => {
-    const env = { IS_SANDBOX: "1", FAKE_CODEX_TRANSCRIPT: home.transcript, FAKE_CLAUDE_TRANSCRIPT: home.transcript, FAKE_CODEX_START_DELAY_MS: "4000" };
-    const first = daemon({ env });
-    await registered();
-    const ids = [1, 2, 3].map((i) => relay.sendControl("box", { action: "spawn", provider: "codex", label: `c${i}`, prompt: `task number ${i}` }));
-    await waitFor("three codex agents starting", () => events().filter((e) => e.event === "start").length === 3);
-    await first.kill9();
-    daemon({ env });
-    await answered(ids, 20_000);
-    const prompts = events().filter((e) => e.event === "prompt").map((e) => String(e.text)).sort();
-    expect(prompts).toEqual(["task number 1", "task number 2", "task number 3"]);
-    expect(ids.map((id) => relay.results.get(id)?.ok)).toEqual([true, true, true]);
-    expect(ids.map((id) => (relay.results.get(id)?.agents as any[])[0].status)).toEqual(["ready", "ready", "ready"]);
+    expect(after.map((id) => relay.results.get(id)?.message)).toEqual(["spawned ar-claude-new1", "spawned ar-claude-new2"]);
+    expect([startsOf("new1"), startsOf("new2"), startsOf("old1")]).toEqual([1, 1, 1]);
+    expect(d.logs.some((l) => /newest message id \(\d\) is below ours \(5\); it was reset, starting over/.test(l))).toBe(true);
   });
 });
 
@@ -197,6 +234,33 @@ describe("replays act once", () => {
 });
 
 describe("bad state storage", () => {
+  it("a journal it cannot write (another process holds it locked): controls are answered 'not run', neither run nor acked until it can be written", async () => {
+    const d = daemon();
+    await registered();
+    await answered([relay.sendControl("box", { action: "spawn", label: "first" })]);
+    const holder = new Database(journalPath());
+    holder.exec("BEGIN IMMEDIATE"); // the write lock: the daemon's writes fail after its busy timeout
+    try {
+      const blocked = relay.sendControl("box", { action: "spawn", label: "blocked" });
+      await answered([blocked], 60_000);
+      expect(relay.results.get(blocked)).toMatchObject({ ok: false, code: "journal", error: `not run: the daemon cannot write its journal ${journalPath()}` });
+      expect(await d.waitForLog(/ERROR .*cannot write the journal/)).toMatch(/database is locked; controls are answered with an error and not acknowledged until it can be written/);
+      await relay.polls(2, 60_000);
+      expect(relay.ackCount(blocked)).toBe(0); // the relay keeps it
+      expect(startsOf("blocked")).toBe(0);
+      holder.exec("COMMIT");
+      await waitFor("the ack once the journal takes writes", () => relay.ackCount(blocked) === 1, 60_000);
+      await d.waitForLog(/the journal .* takes writes again/);
+      expect(startsOf("blocked")).toBe(0); // answered as not run: the sender decides whether to send it again
+    } finally {
+      holder.close();
+    }
+    const later = relay.sendControl("box", { action: "spawn", label: "later" });
+    await answered([later]);
+    expect(relay.results.get(later)).toMatchObject({ ok: true, message: "spawned ar-claude-later" });
+    expect(tmux.sessions()).toEqual(["ar-claude-first", "ar-claude-later"]);
+  }, 200_000);
+
   it("a stateDir that cannot be created: the daemon exits at once naming the path, the cause and what to do", async () => {
     writeFileSync(join(home.root, "blocker"), "a file, not a folder");
     mkdirSync(home.stateDir, { recursive: true });

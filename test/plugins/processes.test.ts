@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { definePlugin, type AgentBackend } from "../../core/index.js";
+import { defineProvider, definePlugin, type AgentBackend } from "../../core/index.js";
 import { FAKE_BIN, TestHome } from "../support/env.js";
 import { createTestOrchestrator } from "../support/orchestrator.js";
 import { killProcessesWith, processesWith } from "../support/procs.js";
@@ -72,6 +72,37 @@ describe("stopping an agent stops all of it", () => {
     expect(tmux.sessions()).toEqual([]);
     expect(orchestrator.agents()).toEqual([]);
     if (record.cgroup) expect(existsSync(record.cgroup)).toBe(false);
+  });
+
+  it("an agent that ignores its provider's stop keys is killed once the grace is over, not before", async () => {
+    // It notes when Ctrl-C (INT) and the kill's first signals (TERM, or HUP as its pane goes) reach it, and carries on.
+    const notes = join(home.root, "mule");
+    const script = `trap 'date +%s%3N >> ${notes}.int' INT; trap 'date +%s%3N >> ${notes}.kill' TERM HUP; echo "mule running"; while :; do sleep 0.1; done`;
+    const mule = defineProvider({
+      name: "mule",
+      command: () => ({ command: ["sh", "-c", script] }),
+      ready: { all: ["mule running"] },
+      stop: { keys: [["C-c"]], graceMs: 2_000 },
+    });
+    const { orchestrator, logs } = await createTestOrchestrator(home, {
+      providers: ["mule"],
+      env: { TEST_TAG: home.root },
+      tmux: { socketName: tmux.socketName },
+      plugins: [mule],
+      disablePlugins: ["relay-http"],
+    });
+    running.push(orchestrator);
+    await orchestrator.start();
+    const { agent } = await orchestrator.spawn({ provider: "mule", label: "m" });
+    expect(agent.status).toBe("ready");
+    await orchestrator.stopAgent(agent);
+    expect(logs.some((l) => /ar-mule-m did not exit within 2000 ms; killing it/.test(l))).toBe(true);
+    const [asked] = readFileSync(`${notes}.int`, "utf8").trim().split("\n").map(Number);
+    const [killed] = readFileSync(`${notes}.kill`, "utf8").trim().split("\n").map(Number);
+    // asked first, then given the grace (less the time the note of Ctrl-C may lag) before the kill began
+    expect(killed! - asked!).toBeGreaterThanOrEqual(1_500);
+    expect(tagged()).toEqual([]);
+    expect(tmux.sessions()).toEqual([]);
   });
 
   it("restart ends the old copy, escapee included, before the new one starts: one copy runs", async () => {

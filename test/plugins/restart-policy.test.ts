@@ -46,7 +46,7 @@ describe("restart policy", () => {
     await orchestrator.spawn({ provider: "shell", label: "done", prompt: run("exit 0"), meta: { restartPolicy: "on-failure" } });
     await orchestrator.spawn({ provider: "shell", label: "again", prompt: run("sleep 0.1; exit 0"), meta: { restartPolicy: "always" } });
     await orchestrator.spawn({ provider: "shell", label: "plain", prompt: run("exit 1") });
-    await waitFor("always to restart", () => (agent("again")?.restarts ?? 0) >= 1, 5_000);
+    await waitFor("always to restart", () => (agent("again")?.restarts ?? 0) >= 1, 15_000);
     await sleep(800);
     expect(agent("done")).toMatchObject({ status: "exited", exitCode: 0 });
     expect(agent("done")!.restarts).toBeUndefined();

@@ -140,7 +140,7 @@ describe("tmux backend", () => {
     await orchestrator.spawn({ provider: "shell", label: "brief", prompt: JSON.stringify(["/bin/sh", "-c", "exit 0"]) });
     await waitFor("the exit to be seen", () => orchestrator.report()[0]?.status === "exited");
     expect(tmux.sessions()).toEqual(["ar-shell-brief"]);
-    await waitFor("the retention time to pass", () => orchestrator.report().length === 0 && tmux.sessions().length === 0, 5_000);
+    await waitFor("the retention time to pass", () => orchestrator.report().length === 0 && tmux.sessions().length === 0, 15_000);
   });
 
   it("reports claude's own refusal line when it will not run as root without IS_SANDBOX", async (ctx) => {

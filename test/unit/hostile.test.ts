@@ -1,9 +1,10 @@
 import { mkdirSync, realpathSync, symlinkSync } from "node:fs";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { definePlugin, type AgentBackend, type Orchestrator, type SpawnSpec } from "../../core/index.js";
+import type { Orchestrator, SpawnSpec } from "../../core/index.js";
 import { TestHome } from "../support/env.js";
 import { createTestOrchestrator } from "../support/orchestrator.js";
+import { readyBackend } from "../support/providers.js";
 
 // Every field from the relay is hostile until checked. These run through a
 // real core with the built-in plugins; the backend records what would have
@@ -12,40 +13,6 @@ import { createTestOrchestrator } from "../support/orchestrator.js";
 let home: TestHome;
 let core: Orchestrator;
 const started: SpawnSpec[] = [];
-
-function readyBackend() {
-  return definePlugin({
-    name: "recording-backend",
-    role: "backend",
-    apply(ctx) {
-      const live = new Set<string>();
-      const backend: AgentBackend = {
-        async start(spec) {
-          started.push(spec);
-          live.add(spec.sessionName);
-          return { pid: 1 };
-        },
-        async list() {
-          return [...live].map((name) => ({ name, dead: false }));
-        },
-        async stop(name) {
-          live.delete(name);
-        },
-        async capture() {
-          return [];
-        },
-        async screens(names) {
-          // claude's ready screen, for every live session
-          return new Map(names.filter((n) => live.has(n)).map((n) => [n, { lines: ["─".repeat(30), "❯ ", "─".repeat(30)], dead: false }]));
-        },
-        async sendKeys(name, keys) {
-          if (keys.includes("C-c")) live.delete(name); // the agent exits when asked
-        },
-      };
-      ctx.provideBackend(backend);
-    },
-  });
-}
 
 beforeAll(async () => {
   home = new TestHome();
@@ -61,7 +28,7 @@ beforeAll(async () => {
   ({ orchestrator: core } = await createTestOrchestrator(
     home,
     { providers: ["claude"], logLevel: "silent", startupPollMs: 5, envPolicy: { fromControl: ["TASK_ID", "JAVA_TOOL_OPTIONS", "HTTPS_PROXY", "npm_config_registry"] } },
-    { builtins: [...builtins, readyBackend()] },
+    { builtins: [...builtins, readyBackend(started)] },
   ));
 });
 afterAll(() => home.remove());
