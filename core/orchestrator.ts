@@ -12,7 +12,7 @@ import { DaemonLock } from "./lock-file.js";
 import { createLogger, type Logger } from "./logger.js";
 import { Secrets } from "./secrets.js";
 import { ensurePrivateDir } from "./private-dir.js";
-import { DEFAULT_PROVIDER, resolveCwd, sessionNameFor } from "./control.js";
+import { resolveCwd, sessionNameFor } from "./control.js";
 import { AgentRegistry, agentFromSession } from "./registry.js";
 import { Journal } from "./journal.js";
 import { RelaySession, type RelayHost } from "./relay-session.js";
@@ -119,7 +119,7 @@ export class Orchestrator {
   }
 
   get backend(): AgentBackend {
-    if (!this.provided.backend) throw new Error("no plugin provides an agent backend (the built-in is 'tmux')");
+    if (!this.provided.backend) throw new Error("no plugin provides an agent backend (a plugin with the role 'backend')");
     return this.provided.backend.backend;
   }
 
@@ -220,7 +220,8 @@ export class Orchestrator {
    * throws `ControlError` ("stuck" or "exited") with the reason otherwise.
    */
   async spawn(request: SpawnRequest): Promise<SpawnOutcome> {
-    const provider = request.provider ?? DEFAULT_PROVIDER;
+    const provider = request.provider ?? this.config.providers[0];
+    if (provider === undefined) throw new ControlError("provider", "no provider is enabled on this host");
     if (!this.config.providers.includes(provider)) {
       throw new ControlError(
         "provider",
@@ -235,18 +236,18 @@ export class Orchestrator {
 
   /** Stops an agent on purpose (gracefully first, as its provider says) and forgets it. */
   async stopAgent(agent: ManagedAgent, reason: StopReason = "shutdown"): Promise<void> {
-    await this.locks.run(agent.tmuxSession, () => this.stopLocked(agent.tmuxSession, reason));
+    await this.locks.run(agent.session, () => this.stopLocked(agent.session, reason));
   }
 
   /** Stops an agent (if it runs) and starts it again with the same options, prompt and plugin data; `meta` is merged in. */
   async restart(agent: ManagedAgent, options: { meta?: Record<string, unknown> } = {}): Promise<ManagedAgent> {
-    const started = await this.locks.run(agent.tmuxSession, async () => {
-      const current = this.registry.get(agent.tmuxSession) ?? agent;
-      await this.stopLocked(agent.tmuxSession, "restart");
+    const started = await this.locks.run(agent.session, async () => {
+      const current = this.registry.get(agent.session) ?? agent;
+      await this.stopLocked(agent.session, "restart");
       const { provider, cwd, label, approvalMode, prompt, meta } = current;
       const request: SpawnRequest = { provider, cwd, label, approvalMode, meta: { ...meta, ...options.meta } };
       if (prompt !== undefined) request.prompt = prompt;
-      return this.spawnLocked({ ...request, provider, label }, agent.tmuxSession);
+      return this.spawnLocked({ ...request, provider, label }, agent.session);
     });
     return (await this.finishStart(started)).agent;
   }
@@ -297,7 +298,7 @@ export class Orchestrator {
       parseControl: (message) => this.controls.parseMessage(message),
       controlKey: (parsed, info) => this.controls.keyOf(parsed, info),
       dispatchParsed: (parsed, context) => this.controls.dispatch(this.hooks, this.secrets, parsed, context),
-      agentKey: (target) => this.findAgents(target)[0]?.tmuxSession,
+      agentKey: (target) => this.findAgents(target)[0]?.session,
     };
   }
 
@@ -330,7 +331,7 @@ export class Orchestrator {
       cwd: spec.cwd,
       approvalMode: spec.approvalMode,
       ...(spec.prompt !== undefined ? { prompt: spec.prompt } : {}),
-      tmuxSession: sessionName,
+      session: sessionName,
       startedAt: Date.now(),
       status: "starting",
       meta: spec.meta,
@@ -352,14 +353,12 @@ export class Orchestrator {
       if (pid !== undefined) agent.pid = pid;
     } catch (err) {
       this.registry.delete(sessionName);
-      const duplicate = /duplicate session/i.test(errorMessage(err));
-      throw new ControlError(
-        "failed",
-        duplicate
-          ? `could not start ${sessionName}: a session of that name exists that this orchestrator does not manage`
-          : `could not start ${sessionName}: ${errorMessage(err)}`,
-        { cause: err, retryable: !duplicate },
-      );
+      // A backend says why with a ControlError (its code, and whether it may pass); anything else may pass.
+      const known = isControlError(err);
+      throw new ControlError(known ? err.code : "failed", `could not start ${sessionName}: ${errorMessage(err)}`, {
+        cause: err,
+        retryable: known ? err.retryable : true,
+      });
     }
     this.logger.info(`started ${agent.provider} agent ${sessionName} in ${agent.cwd}`);
     this.scheduleReport();
@@ -381,7 +380,7 @@ export class Orchestrator {
     if (started.outcome) {
       const outcome = await started.outcome;
       if (outcome.status !== "ready") {
-        throw new ControlError(outcome.status, `${agent.tmuxSession} ${outcome.detail}`);
+        throw new ControlError(outcome.status, `${agent.session} ${outcome.detail}`);
       }
     }
     return { agent: { ...agent }, existing };
@@ -397,14 +396,14 @@ export class Orchestrator {
       return Promise.resolve({ status: "ready", readyAt: agent.readyAt });
     }
     const timeoutMs = provider.startTimeoutMs ?? this.config.startTimeoutMs;
-    const watched = this.startup.watch(agent.tmuxSession, provider, prompt, timeoutMs).then(async (outcome) => {
-      if (this.starting.get(agent.tmuxSession) === watched) this.starting.delete(agent.tmuxSession);
-      if (this.registry.get(agent.tmuxSession) !== agent || agent.status === "stopping") return outcome;
+    const watched = this.startup.watch(agent.session, provider, prompt, timeoutMs).then(async (outcome) => {
+      if (this.starting.get(agent.session) === watched) this.starting.delete(agent.session);
+      if (this.registry.get(agent.session) !== agent || agent.status === "stopping") return outcome;
       if (outcome.status === "ready") {
-        if (prompt !== undefined && provider.prompt?.delivery === "type") this.recordPrompt(agent.tmuxSession, agent.startedAt, true);
+        if (prompt !== undefined && provider.prompt?.delivery === "type") this.recordPrompt(agent.session, agent.startedAt, true);
         agent.status = "ready";
         agent.readyAt = outcome.readyAt;
-        this.logger.info(`${agent.tmuxSession} is ready (${outcome.readyAt - agent.startedAt} ms)`);
+        this.logger.info(`${agent.session} is ready (${outcome.readyAt - agent.startedAt} ms)`);
       } else {
         if (outcome.status === "exited") {
           const exit: AgentExit = { lastLines: outcome.lastLines, ...(outcome.code !== undefined ? { code: outcome.code } : {}) };
@@ -413,12 +412,12 @@ export class Orchestrator {
         agent.status = outcome.status;
         agent.detail = outcome.detail;
         agent.lastLines = outcome.lastLines;
-        this.logger.warn(`${agent.tmuxSession} ${outcome.detail}`);
+        this.logger.warn(`${agent.session} ${outcome.detail}`);
       }
       this.scheduleReport();
       return outcome;
     });
-    this.starting.set(agent.tmuxSession, watched);
+    this.starting.set(agent.session, watched);
     return watched;
   }
 
