@@ -1,5 +1,6 @@
 import type { ResolvedConfig } from "./config/schema.js";
 import type { ControlRegistry } from "./controls.js";
+import { PluginError, isPluginError } from "./errors.js";
 import { scopeHooks, type OrchestratorHooks } from "./hooks.js";
 import type { Logger } from "./logger.js";
 import type { OrchestratorApi, Plugin, PluginContext } from "./plugin.js";
@@ -37,4 +38,15 @@ export function pluginContext(plugin: Plugin, host: PluginHost): PluginContext {
     onClose: (fn) => void provided.closers.push(fn),
     addSecret: (value) => host.secrets.add(value),
   };
+}
+
+/** Applies every plugin, in order, each with its own context; what one throws is stamped with its name. */
+export async function applyPlugins(plugins: readonly Plugin[], host: PluginHost): Promise<void> {
+  for (const plugin of plugins) {
+    try {
+      await plugin.apply(pluginContext(plugin, host));
+    } catch (err) {
+      throw isPluginError(err) ? err : new PluginError(plugin.name, "apply", err);
+    }
+  }
 }
