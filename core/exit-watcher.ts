@@ -1,5 +1,5 @@
 import { errorMessage } from "./errors.js";
-import type { KeyedLock } from "./lock.js";
+import type { AgentLocks } from "./lock.js";
 import type { Logger } from "./logger.js";
 import type { AgentBackend } from "./plugin.js";
 import type { AgentRegistry } from "./registry.js";
@@ -9,7 +9,7 @@ import type { AgentExit, BackendSession, ManagedAgent } from "./types.js";
 export interface ExitWatcherHost {
   backend: () => AgentBackend;
   registry: AgentRegistry;
-  locks: KeyedLock;
+  locks: AgentLocks;
   logger: Logger;
   intervalMs: number;
   retentionMs: number;

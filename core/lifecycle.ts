@@ -2,7 +2,7 @@ import type { ResolvedConfig } from "./config/schema.js";
 import { resolveCwd, sessionNameFor } from "./control.js";
 import { ControlError, errorMessage, isControlError } from "./errors.js";
 import type { OrchestratorHooks, StopReason } from "./hooks.js";
-import type { KeyedLock } from "./lock.js";
+import type { AgentLocks } from "./lock.js";
 import type { Logger } from "./logger.js";
 import type { AgentBackend } from "./plugin.js";
 import type { AgentProvider } from "./provider.js";
@@ -32,7 +32,7 @@ export interface LifecycleHost {
   config: ResolvedConfig;
   hooks: OrchestratorHooks;
   registry: AgentRegistry;
-  locks: KeyedLock;
+  locks: AgentLocks;
   secrets: Secrets;
   logger: Logger;
   startup: StartupWatcher;

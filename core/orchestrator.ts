@@ -6,7 +6,7 @@ import { errorMessage } from "./errors.js";
 import { ControlRegistry, type ParsedControl } from "./controls.js";
 import { ExitWatcher } from "./exit-watcher.js";
 import { Provisions } from "./provisions.js";
-import { KeyedLock } from "./lock.js";
+import { AgentLocks } from "./lock.js";
 import { DaemonLock } from "./lock-file.js";
 import { createLogger, type Logger } from "./logger.js";
 import { Secrets } from "./secrets.js";
@@ -55,7 +55,8 @@ export class Orchestrator {
   readonly logger: Logger;
   readonly secrets: Secrets;
   private readonly registry = new AgentRegistry();
-  private readonly locks = new KeyedLock();
+  /** One lock per agent, by session name: its changes and the controls about it take turns. */
+  private readonly locks = new AgentLocks();
   private readonly provided = new Provisions();
   /** The control actions plugins declared, with their fields, keys and handlers. */
   private readonly controls = new ControlRegistry();
@@ -243,6 +244,7 @@ export class Orchestrator {
       controlKey: (parsed, info) => this.controls.keyOf(parsed, info),
       dispatchParsed: (parsed, context) => this.controls.dispatch(this.hooks, this.secrets, parsed, context),
       agentKey: (target) => this.findAgents(target)[0]?.session,
+      locks: this.locks,
     };
   }
 
