@@ -1,5 +1,6 @@
 import type { RelayAdminClient, RelayHost } from "../plugins/relay-http/admin-client.js";
-import type { AgentReport, ControlPayload, ControlResult } from "../core/types.js";
+import type { WireAgentReport as AgentReport, WireControlResult as ControlResult } from "../plugins/relay-http/wire.js";
+import type { ControlPayload } from "../core/types.js";
 import { escapeTerminal, safeJson } from "../core/text.js";
 import { CliError } from "./fatal.js";
 import { loadCliConfig, withPlugins, type CommonArgs } from "./load.js";

@@ -17,9 +17,6 @@ export const safeText = (max: number) =>
     .max(max, `expected at most ${max} characters`)
     .refine((s) => !UNSAFE_TEXT.test(s), "must not contain control characters or invisible format characters");
 
-/** The provider a spawn gets when it names none (PROTOCOL.md). */
-export const DEFAULT_PROVIDER = "claude";
-
 /**
  * Checks the envelope of a control payload (`action`, who asked and when),
  * and keeps its other fields as they are: they belong to the plugin that

@@ -1,5 +1,5 @@
 import { errorMessage } from "./errors.js";
-import type { KeyedLock } from "./lock.js";
+import type { AgentLocks } from "./lock.js";
 import type { Logger } from "./logger.js";
 import type { AgentBackend } from "./plugin.js";
 import type { AgentRegistry } from "./registry.js";
@@ -9,7 +9,7 @@ import type { AgentExit, BackendSession, ManagedAgent } from "./types.js";
 export interface ExitWatcherHost {
   backend: () => AgentBackend;
   registry: AgentRegistry;
-  locks: KeyedLock;
+  locks: AgentLocks;
   logger: Logger;
   intervalMs: number;
   retentionMs: number;
@@ -58,20 +58,20 @@ export class ExitWatcher {
     const backend = this.host.backend();
     const pruned = registry.prune(Date.now(), this.host.retentionMs);
     for (const agent of pruned) {
-      const outcome = await backend.stop(agent.tmuxSession).catch(() => undefined);
+      const outcome = await backend.stop(agent.session).catch(() => undefined);
       const left = outcome?.leftovers.map((p) => `${p.pid} (${p.name})`).join(", ");
-      if (left) this.host.logger.error(`${agent.tmuxSession}: process(es) still alive after SIGKILL: ${left}`);
+      if (left) this.host.logger.error(`${agent.session}: process(es) still alive after SIGKILL: ${left}`);
     }
     if (pruned.length > 0) this.host.changed();
     const watched = registry.values().filter((a) => a.status === "ready" || a.status === "stuck");
     if (watched.length === 0) return;
     const sessions = new Map((await backend.list()).map((s) => [s.name, s]));
     for (const agent of watched) {
-      if (locks.busy(agent.tmuxSession)) continue;
-      const session = sessions.get(agent.tmuxSession);
+      if (locks.busy(agent.session)) continue;
+      const session = sessions.get(agent.session);
       if (session && !session.dead) continue;
-      await locks.run(agent.tmuxSession, async () => {
-        if (registry.get(agent.tmuxSession) !== agent || agent.status === "stopping") return;
+      await locks.run(agent.session, async () => {
+        if (registry.get(agent.session) !== agent || agent.status === "stopping") return;
         await this.reap(agent, session);
       });
     }
@@ -98,7 +98,7 @@ export class ExitWatcher {
     agent.detail = detail;
     agent.lastLines = exit.lastLines;
     if (exit.code !== undefined) agent.exitCode = exit.code;
-    this.host.logger.warn(`agent ${agent.tmuxSession} ${agent.detail}`);
+    this.host.logger.warn(`agent ${agent.session} ${agent.detail}`);
     try {
       await this.host.hooks.onAgentExit.promise({ ...agent }, exit);
     } catch (err) {

@@ -1,6 +1,6 @@
 import type { ControlKey, ControlKeyInfo, ParsedControl } from "./controls.js";
 import { ControlError, errorMessage, isControlError } from "./errors.js";
-import { KeyedLock } from "./lock.js";
+import { AgentLocks } from "./lock.js";
 import type { Journal } from "./journal.js";
 import type { Logger } from "./logger.js";
 import { Outbox } from "./outbox.js";
@@ -18,8 +18,10 @@ export interface InboxHost {
   parseControl(message: RelayMessage): ParsedControl | undefined;
   controlKey(parsed: ParsedControl, info: ControlKeyInfo): ControlKey;
   dispatchParsed(parsed: ParsedControl, context: Omit<ControlRequest, "control">): Promise<ControlResult>;
-  /** The key of the agent a target (agentId, session name, label) names, if one is managed: its session name, as the orchestrator's own lock uses. */
+  /** The key of the agent a target (agentId, session name, label) names, if one is managed: its session name. */
   agentKey(target: string): string | undefined;
+  /** The agents' locks (the orchestrator's): a control takes its agent's turn. A set of its own when absent (tests). */
+  readonly locks?: AgentLocks;
 }
 
 /** The time, and waiting: real in the daemon, fake in tests. */
@@ -56,7 +58,8 @@ export class Inbox {
   private readonly inflight = new Map<number, Promise<void>>();
   /** The in-flight controls for every agent (key `*`). */
   private readonly forAll = new Map<number, Promise<void>>();
-  private readonly order = new KeyedLock();
+  /** The agents' locks, by session name; also `*` (every agent) and one key per message without a control. */
+  private readonly order: AgentLocks;
   readonly outbox: Outbox;
   /** Other names (labels) of agents whose spawns are not done, and the agent's key. */
   private readonly aliases = new Map<string, string>();
@@ -71,6 +74,7 @@ export class Inbox {
     private readonly clock: Clock = realClock,
   ) {
     this.outbox = new Outbox(journal, transport, logger);
+    this.order = host.locks ?? new AgentLocks();
   }
 
   /** Reads where the journal left off: the cursor, and messages whose handling was interrupted. */
@@ -135,14 +139,12 @@ export class Inbox {
     } catch (err) {
       parsed = isControlError(err) ? err : new ControlError("invalid", errorMessage(err));
     }
-    const key = parsed && !isControlError(parsed) ? this.keyOf(parsed, message) : `message-${message.id}`;
+    const key = parsed && !isControlError(parsed) ? this.keyOf(parsed, message) : `message #${message.id}`;
     // A control for every agent waits for the controls that came before it; any later control waits for it.
+    // It waits before taking its turn: a control for every agent takes each agent's turn in its own.
     const before = key === "*" ? [...this.inflight.values()] : [...this.forAll.values()];
-    const task = this.order
-      .run(key, async () => {
-        await Promise.all(before);
-        return this.process(message, parsed);
-      })
+    const task = Promise.all(before)
+      .then(() => this.order.run(key, () => this.process(message, parsed)))
       // The ack is outside the agent's turn: a slow relay holds up no later control.
       .then((handled) => (handled ? this.outbox.deliver(message.id, handled.result) : undefined))
       .catch((err: unknown) => this.logger.warn(`message ${message.id}: ${errorMessage(err)}`))
@@ -157,7 +159,7 @@ export class Inbox {
     return true;
   }
 
-  /** One key per agent (its session name): a target given by another name is turned into the key of the agent it names. */
+  /** One key per agent (its session name, the orchestrator's lock key): a target given by another name is turned into the key of the agent it names. */
   private keyOf(parsed: ParsedControl, message: RelayMessage): string {
     let key: ControlKey;
     try {
@@ -169,9 +171,9 @@ export class Inbox {
     if (key === "*") return key;
     if (typeof key === "object") {
       for (const alias of key.aliases ?? []) this.aliases.set(alias, key.agent);
-      return `agent:${key.agent}`;
+      return key.agent;
     }
-    return `agent:${this.host.agentKey(key) ?? this.aliases.get(key) ?? key}`;
+    return this.host.agentKey(key) ?? this.aliases.get(key) ?? key;
   }
 
   /** The cursor moves past a message once it and every message before it are done. */

@@ -39,7 +39,7 @@ export {
 } from "./config/schema.js";
 export { configForPlugins, sectionDefaults, type ConfigOwner } from "./config/plugins.js";
 export { resolveConfig, matchesHost, ENV_KEYS, type ResolveOptions } from "./config/load.js";
-export { DEFAULT_PROVIDER, parseControl, resolveCwd, safeText, sessionNameFor } from "./control.js";
+export { parseControl, resolveCwd, safeText, sessionNameFor } from "./control.js";
 export { defineControl, type ControlDeclaration, type ControlKey, type ControlKeyInfo, type ControlOf } from "./controls.js";
 export { defineProvider } from "./define-provider.js";
 export {

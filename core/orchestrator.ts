@@ -1,35 +1,29 @@
 import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
 import { createHooks, type OrchestratorHooks, type StopReason } from "./hooks.js";
-import { checkDaemonRoles, pluginContext } from "./plugin-host.js";
-import { ControlError, PluginError, errorMessage, isControlError, isPluginError } from "./errors.js";
+import { applyPlugins, checkDaemonRoles, type PluginHost } from "./plugin-host.js";
+import { errorMessage } from "./errors.js";
 import { ControlRegistry, type ParsedControl } from "./controls.js";
 import { ExitWatcher } from "./exit-watcher.js";
 import { Provisions } from "./provisions.js";
-import { stopGracefully } from "./stop.js";
-import { KeyedLock } from "./lock.js";
+import { AgentLocks } from "./lock.js";
 import { DaemonLock } from "./lock-file.js";
 import { createLogger, type Logger } from "./logger.js";
 import { Secrets } from "./secrets.js";
 import { ensurePrivateDir } from "./private-dir.js";
-import { DEFAULT_PROVIDER, resolveCwd, sessionNameFor } from "./control.js";
-import { AgentRegistry, agentFromSession } from "./registry.js";
-import { Journal } from "./journal.js";
+import { AgentRegistry } from "./registry.js";
+import type { Journal } from "./journal.js";
 import { RelaySession, type RelayHost } from "./relay-session.js";
-import { StartupWatcher, type StartupOutcome } from "./startup.js";
-import { shapeSpawn } from "./spawn-spec.js";
+import { StartupWatcher } from "./startup.js";
+import { Starts } from "./starts.js";
+import { AgentLifecycle, type SpawnOutcome } from "./lifecycle.js";
+import { openJournal, recoverAgents } from "./recovery.js";
 import type { AgentProvider } from "./provider.js";
 import type { ResolvedConfig } from "./config/schema.js";
-import type { AgentBackend, Plugin, PluginContext, RelayTransport } from "./plugin.js";
-import type {
-  AgentExit,
-  AgentReport,
-  ControlRequest,
-  ControlResult,
-  ManagedAgent,
-  SpawnRequest,
-  SessionMeta,
-} from "./types.js";
+import type { AgentBackend, Plugin, RelayTransport } from "./plugin.js";
+import type { AgentReport, ControlRequest, ControlResult, ManagedAgent, SpawnRequest } from "./types.js";
+
+export type { SpawnOutcome } from "./lifecycle.js";
 
 export interface OrchestratorOptions {
   config: ResolvedConfig;
@@ -43,15 +37,12 @@ export interface OrchestratorOptions {
   secrets?: Secrets;
 }
 
-/** What `spawn` answers: the agent, whether it was already running, and how its start ended. */
-export interface SpawnOutcome {
-  agent: ManagedAgent;
-  existing: boolean;
-}
-
 /**
- * The daemon's kernel: applies plugins, owns the managed-agent registry, runs
- * the relay session, the start-up and exit watchers, and dispatches controls.
+ * The daemon's kernel: applies plugins, owns the managed agents (their
+ * registry and their locks), and runs the parts that act on them: starting
+ * and stopping (`AgentLifecycle`), start-ups (`Starts`), exits
+ * (`ExitWatcher`), recovery at start (`recoverAgents`), and the relay
+ * session that brings controls.
  */
 export class Orchestrator {
   /**
@@ -64,17 +55,17 @@ export class Orchestrator {
   readonly logger: Logger;
   readonly secrets: Secrets;
   private readonly registry = new AgentRegistry();
-  private readonly locks = new KeyedLock();
+  /** One lock per agent, by session name: its changes and the controls about it take turns. */
+  private readonly locks = new AgentLocks();
   private readonly provided = new Provisions();
   /** The control actions plugins declared, with their fields, keys and handlers. */
   private readonly controls = new ControlRegistry();
-  private readonly startup: StartupWatcher;
-  private relay?: RelaySession;
   private readonly exits: ExitWatcher;
+  private readonly starts: Starts;
+  private readonly lifecycle: AgentLifecycle;
+  private relay?: RelaySession;
   /** The message journal (opened by `start`); also records whether typed prompts were delivered. */
   journal?: Journal;
-  /** Start-ups being watched, by session: a spawn of a starting agent waits for its outcome. */
-  private readonly starting = new Map<string, Promise<StartupOutcome>>();
   private journalLost = false;
   private running = false;
   /** This process's run of the daemon, told to the relay so that it can refuse a second live one with the same id. */
@@ -92,34 +83,26 @@ export class Orchestrator {
     this.lock = new DaemonLock(options.config.stateDir, options.config.id, this.instanceId);
     this.failed = new Promise((resolve) => (this.failWith = resolve));
     this.logger = options.logger ?? createLogger({ level: options.config.logLevel, secrets: () => this.secrets });
-    this.startup = new StartupWatcher(() => this.backend, this.logger.withTag("startup"), options.config.startupPollMs);
-    this.exits = new ExitWatcher({
-      backend: () => this.backend,
-      registry: this.registry,
-      locks: this.locks,
-      logger: this.logger,
-      intervalMs: this.config.watchIntervalMs,
-      retentionMs: this.config.exitedRetentionMs,
-      hooks: this.hooks,
-      changed: () => this.scheduleReport(),
-    });
+    const { config, registry, hooks, logger, secrets, locks } = this;
+    const backend = () => this.backend;
+    const providers = () => this.providers();
+    const changed = () => this.scheduleReport();
+    const startup = new StartupWatcher(backend, logger.withTag("startup"), config.startupPollMs);
+    const { watchIntervalMs: intervalMs, exitedRetentionMs: retentionMs, startTimeoutMs } = config;
+    this.exits = new ExitWatcher({ backend, registry, locks, logger, intervalMs, retentionMs, hooks, changed });
+    this.starts = new Starts({ registry, startup, exits: this.exits, logger, startTimeoutMs, providers, journal: () => this.journal, changed });
+    this.lifecycle = new AgentLifecycle({ config, hooks, registry, locks, secrets, logger, startup, starts: this.starts, backend, providers, changed });
   }
 
   /** Builds an orchestrator and applies every plugin, in order. */
   static async create(options: OrchestratorOptions): Promise<Orchestrator> {
     const orchestrator = new Orchestrator(options);
-    for (const plugin of options.plugins) {
-      try {
-        await plugin.apply(orchestrator.contextFor(plugin));
-      } catch (err) {
-        throw isPluginError(err) ? err : new PluginError(plugin.name, "apply", err);
-      }
-    }
+    await applyPlugins(options.plugins, orchestrator.pluginHost());
     return orchestrator;
   }
 
   get backend(): AgentBackend {
-    if (!this.provided.backend) throw new Error("no plugin provides an agent backend (the built-in is 'tmux')");
+    if (!this.provided.backend) throw new Error("no plugin provides an agent backend (a plugin with the role 'backend')");
     return this.provided.backend.backend;
   }
 
@@ -143,13 +126,14 @@ export class Orchestrator {
     if (keepsState) ensurePrivateDir(this.config.stateDir, "stateDir", (text) => this.logger.warn(text));
     if (this.transport) this.lock.acquire(); // before anything is touched: a second daemon leaves at once
     this.running = true;
-    if (keepsState) await this.openJournal();
+    if (keepsState) ({ journal: this.journal, lost: this.journalLost } = openJournal(this.config, this.logger));
     if (this.provided.backend) {
       const baseDir = await stat(this.config.baseDir).catch(() => undefined);
       if (!baseDir?.isDirectory()) {
         this.logger.warn(`baseDir ${this.config.baseDir} is not a directory: spawns are refused until it exists (set baseDir, or create it)`);
       }
-      await this.recover();
+      const { config, backend, registry, exits, starts, logger } = this;
+      await recoverAgents({ config, backend, registry, exits, starts, providers: this.providers(), logger });
       this.exits.start();
     }
     if (this.transport) {
@@ -158,22 +142,6 @@ export class Orchestrator {
     } else if (this.provided.backend) {
       this.logger.warn("no relay transport configured: agents run, but no controls arrive");
     }
-  }
-
-  /** Opens the message journal; a damaged one is kept aside, loudly. */
-  private async openJournal(): Promise<void> {
-    const journal = new Journal(this.config.stateDir, this.config.id);
-    const opened = journal.open(); // throws, naming the cause, when the state folder cannot hold it
-    this.journal = journal;
-    if (opened.corrupt) {
-      this.logger.error(
-        `the journal was damaged (${opened.corrupt.reason}) and is kept aside as ${opened.corrupt.keptAs}: ` +
-          "which messages were handled, their undelivered answers and typed-prompt records are lost; " +
-          "messages the relay has not marked read are handled again as possible replays",
-      );
-    }
-    if (opened.migrated) this.logger.info(`took over the state file ${opened.migrated} into ${journal.path}`);
-    this.journalLost = opened.corrupt !== undefined;
   }
 
   /**
@@ -217,41 +185,19 @@ export class Orchestrator {
     return this.secrets.redactDeep(reports);
   }
 
-  /**
-   * Starts an agent and waits for its start-up to end. Resolves with the
-   * agent once it is ready (or with the running one of the same session);
-   * throws `ControlError` ("stuck" or "exited") with the reason otherwise.
-   */
-  async spawn(request: SpawnRequest): Promise<SpawnOutcome> {
-    const provider = request.provider ?? DEFAULT_PROVIDER;
-    if (!this.config.providers.includes(provider)) {
-      throw new ControlError(
-        "provider",
-        `provider "${provider}" is not enabled on this host (enabled: ${this.config.providers.join(", ") || "none"})`,
-      );
-    }
-    const label = request.label ?? `${provider}-${Date.now()}`;
-    const sessionName = sessionNameFor(this.config.tmuxPrefix, provider, label);
-    const started = await this.locks.run(sessionName, () => this.spawnLocked({ ...request, provider, label }, sessionName));
-    return this.finishStart(started);
+  /** Starts an agent and waits for its start-up to end (see `AgentLifecycle.spawn`). */
+  spawn(request: SpawnRequest): Promise<SpawnOutcome> {
+    return this.lifecycle.spawn(request);
   }
 
   /** Stops an agent on purpose (gracefully first, as its provider says) and forgets it. */
-  async stopAgent(agent: ManagedAgent, reason: StopReason = "shutdown"): Promise<void> {
-    await this.locks.run(agent.tmuxSession, () => this.stopLocked(agent.tmuxSession, reason));
+  stopAgent(agent: ManagedAgent, reason: StopReason = "shutdown"): Promise<void> {
+    return this.lifecycle.stop(agent, reason);
   }
 
   /** Stops an agent (if it runs) and starts it again with the same options, prompt and plugin data; `meta` is merged in. */
-  async restart(agent: ManagedAgent, options: { meta?: Record<string, unknown> } = {}): Promise<ManagedAgent> {
-    const started = await this.locks.run(agent.tmuxSession, async () => {
-      const current = this.registry.get(agent.tmuxSession) ?? agent;
-      await this.stopLocked(agent.tmuxSession, "restart");
-      const { provider, cwd, label, approvalMode, prompt, meta } = current;
-      const request: SpawnRequest = { provider, cwd, label, approvalMode, meta: { ...meta, ...options.meta } };
-      if (prompt !== undefined) request.prompt = prompt;
-      return this.spawnLocked({ ...request, provider, label }, agent.tmuxSession);
-    });
-    return (await this.finishStart(started)).agent;
+  restart(agent: ManagedAgent, options: { meta?: Record<string, unknown> } = {}): Promise<ManagedAgent> {
+    return this.lifecycle.restart(agent, options);
   }
 
   /** Sets the human-readable detail of an agent's status (e.g. why it will be restarted). */
@@ -300,7 +246,8 @@ export class Orchestrator {
       parseControl: (message) => this.controls.parseMessage(message),
       controlKey: (parsed, info) => this.controls.keyOf(parsed, info),
       dispatchParsed: (parsed, context) => this.controls.dispatch(this.hooks, this.secrets, parsed, context),
-      agentKey: (target) => this.findAgents(target)[0]?.tmuxSession,
+      agentKey: (target) => this.findAgents(target)[0]?.session,
+      locks: this.locks,
     };
   }
 
@@ -309,202 +256,14 @@ export class Orchestrator {
     this.relay?.scheduleReport();
   }
 
-  private async spawnLocked(
-    request: SpawnRequest & { provider: string; label: string },
-    sessionName: string,
-  ): Promise<{ agent: ManagedAgent; existing: boolean; outcome?: Promise<StartupOutcome> }> {
-    let current = this.registry.get(sessionName);
-    if (current && current.status !== "exited" && !request.replace) {
-      const outcome = this.starting.get(sessionName);
-      return { agent: current, existing: true, ...(outcome ? { outcome } : {}) };
-    }
-    const { cwd, realCwd } = await resolveCwd(this.config.baseDir, request.cwd);
-    if (current && request.replace && current.status !== "exited") {
-      await this.stopLocked(sessionName, "restart");
-      current = undefined;
-    }
-    const spec = await shapeSpawn(this.hooks, this.config, { ...request, cwd, realCwd }, sessionName);
-    for (const name of spec.secretEnv) this.secrets.add(spec.env[name]);
-    if (current) await this.endSession(sessionName); // the exited one's session and any process it left
-    const agent: ManagedAgent = {
-      agentId: "",
-      provider: spec.provider,
-      label: spec.label,
-      cwd: spec.cwd,
-      approvalMode: spec.approvalMode,
-      ...(spec.prompt !== undefined ? { prompt: spec.prompt } : {}),
-      tmuxSession: sessionName,
-      startedAt: Date.now(),
-      status: "starting",
-      meta: spec.meta,
-    };
-    this.registry.set(agent);
-    try {
-      const record: SessionMeta = {
-        v: 1,
-        orchestratorId: this.config.id,
-        provider: agent.provider,
-        label: agent.label,
-        cwd: agent.cwd,
-        approvalMode: agent.approvalMode,
-        ...(agent.prompt !== undefined ? { prompt: agent.prompt } : {}),
-        startedAt: agent.startedAt,
-        ...(Object.keys(spec.meta).length > 0 ? { meta: spec.meta } : {}),
-      };
-      const { pid } = await this.backend.start(spec, record);
-      if (pid !== undefined) agent.pid = pid;
-    } catch (err) {
-      this.registry.delete(sessionName);
-      const duplicate = /duplicate session/i.test(errorMessage(err));
-      throw new ControlError(
-        "failed",
-        duplicate
-          ? `could not start ${sessionName}: a session of that name exists that this orchestrator does not manage`
-          : `could not start ${sessionName}: ${errorMessage(err)}`,
-        { cause: err, retryable: !duplicate },
-      );
-    }
-    this.logger.info(`started ${agent.provider} agent ${sessionName} in ${agent.cwd}`);
-    this.scheduleReport();
-    if (spec.prompt !== undefined && this.provided.providers.get(spec.provider)?.prompt?.delivery === "type") {
-      this.recordPrompt(sessionName, agent.startedAt, false);
-    }
-    const outcome = this.watchStartup(agent, spec.prompt);
-    try {
-      await this.hooks.afterSpawn.promise({ ...agent });
-    } catch (err) {
-      this.logger.warn(errorMessage(err));
-    }
-    return { agent, existing: false, outcome };
-  }
-
-  /** Waits, outside the session's lock, for a start to end; turns a failed start into a `ControlError`. */
-  private async finishStart(started: { agent: ManagedAgent; existing: boolean; outcome?: Promise<StartupOutcome> }): Promise<SpawnOutcome> {
-    const { agent, existing } = started;
-    if (started.outcome) {
-      const outcome = await started.outcome;
-      if (outcome.status !== "ready") {
-        throw new ControlError(outcome.status, `${agent.tmuxSession} ${outcome.detail}`);
-      }
-    }
-    return { agent: { ...agent }, existing };
-  }
-
-  /** Watches an agent's start-up and records the outcome on the (live) agent record. */
-  private watchStartup(agent: ManagedAgent, prompt: string | undefined): Promise<StartupOutcome> {
-    const provider = this.provided.providers.get(agent.provider);
-    if (!provider) {
-      // A launcher without screen rules: the process running is all we can know.
-      agent.status = "ready";
-      agent.readyAt = Date.now();
-      return Promise.resolve({ status: "ready", readyAt: agent.readyAt });
-    }
-    const timeoutMs = provider.startTimeoutMs ?? this.config.startTimeoutMs;
-    const watched = this.startup.watch(agent.tmuxSession, provider, prompt, timeoutMs).then(async (outcome) => {
-      if (this.starting.get(agent.tmuxSession) === watched) this.starting.delete(agent.tmuxSession);
-      if (this.registry.get(agent.tmuxSession) !== agent || agent.status === "stopping") return outcome;
-      if (outcome.status === "ready") {
-        if (prompt !== undefined && provider.prompt?.delivery === "type") this.recordPrompt(agent.tmuxSession, agent.startedAt, true);
-        agent.status = "ready";
-        agent.readyAt = outcome.readyAt;
-        this.logger.info(`${agent.tmuxSession} is ready (${outcome.readyAt - agent.startedAt} ms)`);
-      } else {
-        if (outcome.status === "exited") {
-          const exit: AgentExit = { lastLines: outcome.lastLines, ...(outcome.code !== undefined ? { code: outcome.code } : {}) };
-          return (await this.exits.exited(agent, exit, outcome.detail), outcome);
-        }
-        agent.status = outcome.status;
-        agent.detail = outcome.detail;
-        agent.lastLines = outcome.lastLines;
-        this.logger.warn(`${agent.tmuxSession} ${outcome.detail}`);
-      }
-      this.scheduleReport();
-      return outcome;
-    });
-    this.starting.set(agent.tmuxSession, watched);
-    return watched;
-  }
-
-  /** Journals whether the prompt of one start of a session was typed, so a crash in between does not lose it. */
-  private recordPrompt(session: string, startedAt: number, delivered: boolean): void {
-    try {
-      if (delivered) this.journal?.promptDelivered(session, startedAt);
-      else this.journal?.promptPending(session, startedAt);
-    } catch (err) {
-      this.logger.error(`could not record in the journal whether the prompt of ${session} was typed: ${errorMessage(err)}`);
-    }
-  }
-
-  private async stopLocked(sessionName: string, reason: StopReason): Promise<void> {
-    const agent = this.registry.get(sessionName);
-    if (!agent) return;
-    const previous = agent.status;
-    const wasAlive = previous !== "exited";
-    agent.status = "stopping";
-    this.startup.forget(sessionName, { status: "exited", detail: "was stopped during start-up", lastLines: [] });
-    try {
-      if (wasAlive) await stopGracefully(this.backend, sessionName, this.provided.providers.get(agent.provider)?.stop, this.logger);
-      await this.endSession(sessionName); // an exited agent's dead session (and any process it left) goes too
-    } catch (err) {
-      agent.status = previous;
-      if (isControlError(err)) throw err;
-      throw new ControlError("failed", `could not stop ${sessionName}: ${errorMessage(err)}`, { cause: err, retryable: true });
-    }
-    this.registry.delete(sessionName);
-    this.logger.info(`stopped ${sessionName} (${reason})`);
-    try {
-      await this.hooks.afterStop.promise({ ...agent }, reason);
-    } catch (err) {
-      this.logger.warn(errorMessage(err));
-    }
-    this.scheduleReport();
-  }
-
-  /**
-   * Ends a session and every process of its agent; throws, naming them, when
-   * any is still alive after that (so a restart never runs two copies).
-   */
-  private async endSession(sessionName: string): Promise<void> {
-    const leftovers = (await this.backend.stop(sessionName))?.leftovers ?? [];
-    if (leftovers.length === 0) return;
-    const list = leftovers.map((p) => `${p.pid} (${p.name})`).join(", ");
-    this.logger.error(`${sessionName}: ${leftovers.length} process(es) still alive after SIGKILL: ${list}`);
-    throw new ControlError("failed", `could not stop all of ${sessionName}: still alive after SIGKILL: ${list}`);
-  }
-
-  /** Takes over the sessions this orchestrator started before it restarted, and checks each one's screen again. */
-  private async recover(): Promise<void> {
-    const sessions = await this.backend.list();
-    let count = 0;
-    for (const session of sessions) {
-      const found = agentFromSession(session, this.config);
-      if (!found) continue;
-      const { agent, byName } = found;
-      if (byName) this.logger.warn(`recovered ${session.name} by its name (no metadata; started by 0.9.0?)`);
-      this.registry.set(agent);
-      if (session.dead) {
-        await this.exits.reap(agent, session);
-        continue;
-      }
-      if (this.provided.providers.has(agent.provider)) {
-        agent.status = "starting";
-        // A prompt is typed again only when the journal says this start never got it: never twice.
-        const undelivered = agent.prompt !== undefined && this.journal?.promptUndelivered(session.name, agent.startedAt) === true;
-        if (undelivered) this.logger.info(`${session.name}: its prompt was not typed before the daemon stopped; typing it once it is ready`);
-        void this.watchStartup(agent, undelivered ? agent.prompt : undefined);
-      }
-      count++;
-    }
-    if (count > 0) this.logger.info(`recovered ${count} running agent(s)`);
-  }
-
   /** One look at every session (one backend call); records the agents that ended. */
   watchOnce(): Promise<void> {
     return this.exits.lookOnce();
   }
 
-  private contextFor(plugin: Plugin): PluginContext {
-    return pluginContext(plugin, {
+  /** What plugins are lent: the hooks, the provisions and controls they fill, and the API they call. */
+  private pluginHost(): PluginHost {
+    return {
       config: this.config,
       hooks: this.hooks,
       logger: this.logger,
@@ -521,6 +280,6 @@ export class Orchestrator {
         report: () => this.report(),
         providers: () => this.providers(),
       },
-    });
+    };
   }
 }

@@ -1,6 +1,6 @@
 import type { ResolvedConfig } from "./config/schema.js";
 import type { ControlRegistry } from "./controls.js";
-import { ConfigError } from "./errors.js";
+import { ConfigError, PluginError, isPluginError } from "./errors.js";
 import { scopeHooks, type OrchestratorHooks } from "./hooks.js";
 import type { Logger } from "./logger.js";
 import type { OrchestratorApi, Plugin, PluginContext } from "./plugin.js";
@@ -72,5 +72,16 @@ export function checkDaemonRoles(host: Pick<PluginHost, "provided" | "controls">
   }
   if (missing.length > 0) {
     throw new ConfigError(`the daemon cannot start:\n${missing.map((line) => `- ${line}`).join("\n")}\n(a built-in is disabled, or replaced by a plugin that does not provide what it did)`);
+  }
+}
+
+/** Applies every plugin, in order, each with its own context; what one throws is stamped with its name. */
+export async function applyPlugins(plugins: readonly Plugin[], host: PluginHost): Promise<void> {
+  for (const plugin of plugins) {
+    try {
+      await plugin.apply(pluginContext(plugin, host));
+    } catch (err) {
+      throw isPluginError(err) ? err : new PluginError(plugin.name, "apply", err);
+    }
   }
 }

@@ -27,7 +27,10 @@ export interface AgentBackend {
    * exists. `record` is what the backend must keep with the session, as is,
    * and give back as `BackendSession.meta` from `list()`: a restarted daemon
    * recovers the agent exactly from it (provider, label, cwd, approval mode,
-   * prompt, start time, plugin data).
+   * prompt, start time, plugin data). Throws a `ControlError` to say why a
+   * start cannot succeed (e.g. a session of that name that this daemon does
+   * not manage: `failed`, not retryable); anything else thrown counts as a
+   * failure that may pass.
    */
   start(spec: SpawnSpec, record: SessionMeta): Promise<{ pid?: number }>;
   /** All sessions this backend can see, in one call. */

@@ -13,7 +13,7 @@ export class AgentRegistry {
   }
 
   set(agent: ManagedAgent): void {
-    this.agents.set(agent.tmuxSession, agent);
+    this.agents.set(agent.session, agent);
   }
 
   delete(session: string): void {
@@ -32,14 +32,14 @@ export class AgentRegistry {
 
   find(target: string): ManagedAgent[] {
     return this.snapshot().filter(
-      (a) => (a.agentId !== "" && a.agentId === target) || a.tmuxSession === target || a.label === target,
+      (a) => (a.agentId !== "" && a.agentId === target) || a.session === target || a.label === target,
     );
   }
 
   /** Forgets exited agents that have been reported long enough, and returns them. */
   prune(now: number, retentionMs: number): ManagedAgent[] {
     const pruned = this.values().filter((a) => a.status === "exited" && a.exitedAt !== undefined && now - a.exitedAt > retentionMs);
-    for (const agent of pruned) this.agents.delete(agent.tmuxSession);
+    for (const agent of pruned) this.agents.delete(agent.session);
     return pruned;
   }
 
@@ -53,7 +53,7 @@ export function toReport(a: ManagedAgent): AgentReport {
   return {
     agentId: a.agentId,
     provider: a.provider,
-    tmuxSession: a.tmuxSession,
+    session: a.session,
     cwd: a.cwd,
     label: a.label,
     approvalMode: a.approvalMode,
@@ -87,7 +87,7 @@ export function agentFromSession(
       cwd: meta.cwd,
       approvalMode: meta.approvalMode,
       ...(meta.prompt !== undefined ? { prompt: meta.prompt } : {}),
-      tmuxSession: session.name,
+      session: session.name,
       ...pid,
       startedAt: meta.startedAt,
       status: "ready",
@@ -107,7 +107,7 @@ export function agentFromSession(
     label: rest.slice(provider.length + 1),
     cwd: session.currentPath ?? config.baseDir,
     approvalMode: "guarded",
-    tmuxSession: session.name,
+    session: session.name,
     ...pid,
     startedAt: Date.now(),
     status: "ready",

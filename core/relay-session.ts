@@ -127,12 +127,12 @@ export class RelaySession {
       version: VERSION,
       protocolVersion: PROTOCOL_VERSION,
       ...(GIT_SHA ? { gitSha: GIT_SHA } : {}),
+      sessionPrefix: config.tmuxPrefix,
       meta: {
         ...info.meta,
         pid: process.pid,
         instanceId: this.host.instanceId,
         ...(this.host.previousInstanceId ? { previousInstanceId: this.host.previousInstanceId } : {}),
-        tmuxPrefix: config.tmuxPrefix,
         startedAt: this.startedAt,
         version: VERSION,
         protocolVersion: PROTOCOL_VERSION,

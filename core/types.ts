@@ -26,11 +26,16 @@ export interface RelayMessage {
   meta?: { orchestratorControl?: unknown; [key: string]: unknown };
 }
 
-/** What `PATCH /api/orchestrators/:id/agents` carries for each agent. */
+/**
+ * What the relay is told about each agent (`PATCH /api/orchestrators/:id/agents`,
+ * and the `agents` of a control's answer). The transport maps it to the wire
+ * format (where `session` has another name, see PROTOCOL.md).
+ */
 export interface AgentReport {
   agentId: string;
   provider: string;
-  tmuxSession: string;
+  /** The backend session the agent runs in: the key the core manages it by. */
+  session: string;
   cwd: string;
   label?: string;
   approvalMode: string;
@@ -125,7 +130,8 @@ export interface ManagedAgent {
   cwd: string;
   approvalMode: string;
   prompt?: string;
-  tmuxSession: string;
+  /** The backend session the agent runs in: the key the core manages it by. */
+  session: string;
   pid?: number;
   startedAt: number;
   status: AgentStatus;
@@ -227,6 +233,8 @@ export interface Registration {
   version: string;
   protocolVersion: number;
   gitSha?: string;
+  /** The prefix of this host's session names (`<prefix>-<provider>-<label>`); the transport sends it as the protocol names it. */
+  sessionPrefix: string;
   meta: Record<string, unknown>;
 }
 

@@ -32,15 +32,15 @@ export default function team(): Plugin[] {
           handle({ control }) {
             const [agent] = ctx.orchestrator.findAgents(control.agent);
             if (!agent) throw new ControlError("not_found", `no managed agent matches "${control.agent}"`);
-            pins.set(agent.tmuxSession, control.note);
-            ctx.orchestrator.annotate(agent.tmuxSession, `pinned: ${control.note}`);
-            return { ok: true, action: "pin", message: `pinned to ${agent.tmuxSession}`, agents: [] };
+            pins.set(agent.session, control.note);
+            ctx.orchestrator.annotate(agent.session, `pinned: ${control.note}`);
+            return { ok: true, action: "pin", message: `pinned to ${agent.session}`, agents: [] };
           },
         }),
       );
       // Every report carries the pin; the core knows nothing of it.
-      ctx.hooks.onReport.tap((report, agent) => (pins.has(agent.tmuxSession) ? { ...report, pinned: pins.get(agent.tmuxSession) } : report));
-      ctx.hooks.afterStop.tap((agent) => void pins.delete(agent.tmuxSession));
+      ctx.hooks.onReport.tap((report, agent) => (pins.has(agent.session) ? { ...report, pinned: pins.get(agent.session) } : report));
+      ctx.hooks.afterStop.tap((agent) => void pins.delete(agent.session));
     },
   });
 

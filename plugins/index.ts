@@ -5,7 +5,7 @@
 export { builtinPlugins, resolvePlugins } from "./defaults.js";
 export { claudePlugin, CLAUDE_PLUGIN, CLAUDE_SCREENS, DEFAULT_CLAUDE_PROMPT, type ClaudeOptions } from "./claude/index.js";
 export { codexPlugin, CODEX_PLUGIN, CODEX_SCREENS, CODEX_APPROVAL_ARGS, type CodexOptions } from "./codex/index.js";
-export { controlsPlugin, CONTROLS_PLUGIN } from "./controls/index.js";
+export { controlsPlugin, CONTROLS_PLUGIN, DEFAULT_PROVIDER } from "./controls/index.js";
 export { envPolicyPlugin, ENV_POLICY_PLUGIN, DEFAULT_ALLOW, DEFAULT_DENY, NEVER_FROM_CONTROL, type EnvPolicyOptions } from "./env-policy/index.js";
 export { relayHttpPlugin, RELAY_HTTP_PLUGIN } from "./relay-http/index.js";
 /** The relay server is a component the `relay` and `up` commands run, not a plugin. */

@@ -1,7 +1,6 @@
 import { z } from "zod";
 import {
   ControlError,
-  DEFAULT_PROVIDER,
   defineControl,
   definePlugin,
   safeText,
@@ -14,6 +13,9 @@ import {
 } from "../../core/index.js";
 
 export const CONTROLS_PLUGIN = "controls";
+
+/** The provider a spawn control gets when it names none (PROTOCOL.md). */
+export const DEFAULT_PROVIDER = "claude";
 
 /** The fields of `spawn` (PROTOCOL.md); `restartPolicy` and `env` are added by the plugins that own them. */
 export const spawnFields = {
@@ -123,11 +125,11 @@ async function spawn(api: OrchestratorApi, request: ControlRequest & { control: 
     // Fields other plugins added to spawn (restartPolicy, env, …) go on to them, untouched.
     control: others,
   });
-  const report = api.report().filter((r) => r.tmuxSession === agent.tmuxSession);
+  const report = api.report().filter((r) => r.session === agent.session);
   return {
     ok: true,
     action: "spawn",
-    message: existing && !startedSince(request, agent) ? `${agent.tmuxSession} is already running (${agent.status})` : `spawned ${agent.tmuxSession}`,
+    message: existing && !startedSince(request, agent) ? `${agent.session} is already running (${agent.status})` : `spawned ${agent.session}`,
     agents: report,
   };
 }
@@ -157,16 +159,16 @@ async function eachTarget(
       try {
         done.push(await act(target));
       } catch (err) {
-        failed.push(`${target.tmuxSession}: ${(err as Error).message}`);
+        failed.push(`${target.session}: ${(err as Error).message}`);
       }
     }),
   );
   if (failed.length > 0) throw new ControlError("failed", `${control.action} failed for ${failed.join("; ")}`);
-  const sessions = new Set(done.map((a) => a.tmuxSession));
+  const sessions = new Set(done.map((a) => a.session));
   return {
     ok: true,
     action: control.action,
     message: done.length === 0 ? "no managed agents" : `${verb} ${[...sessions].join(", ")}`,
-    agents: api.report().filter((r) => sessions.has(r.tmuxSession)),
+    agents: api.report().filter((r) => sessions.has(r.session)),
   };
 }

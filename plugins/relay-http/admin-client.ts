@@ -1,5 +1,6 @@
-import { RelayRequestError, type AgentReport, type ControlPayload, type ControlResult } from "../../core/index.js";
+import { RelayRequestError, type ControlPayload } from "../../core/index.js";
 import { failure, isObject, RelayHttp } from "./http.js";
+import type { WireAgentReport, WireControlResult } from "./wire.js";
 
 /** A host as `GET /api/orchestrators` lists it (relays with our extensions). */
 export interface RelayHost {
@@ -10,7 +11,7 @@ export interface RelayHost {
   version?: string;
   lastSeen: number;
   online: boolean;
-  agents: AgentReport[];
+  agents: WireAgentReport[];
 }
 
 /**
@@ -39,12 +40,12 @@ export class RelayAdminClient {
   }
 
   /** The answer to a control, waiting up to `waitMs` for it; undefined while there is none. */
-  async result(messageId: number, waitMs: number): Promise<ControlResult | undefined> {
+  async result(messageId: number, waitMs: number): Promise<WireControlResult | undefined> {
     const res = await this.http.request("GET", `/messages/${messageId}/result?wait=${waitMs}`, undefined, { extraMs: waitMs });
     if (res.status === 202) return undefined;
     if (res.status === 404) throw new RelayRequestError(`the relay does not take control results (or has no message ${messageId})`, 404);
     if (!res.ok) throw await failure("GET /messages/:id/result", res);
-    return (await res.json()) as ControlResult;
+    return (await res.json()) as WireControlResult;
   }
 
   async hosts(): Promise<RelayHost[]> {

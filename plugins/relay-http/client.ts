@@ -8,6 +8,7 @@ import {
   type Registration,
 } from "../../core/index.js";
 import { failure, parseJson, RelayHttp } from "./http.js";
+import { wireRegistration, wireReport, wireResult } from "./wire.js";
 
 export interface RelayClientOptions {
   relayUrl: string;
@@ -59,7 +60,7 @@ export class RelayHttpClient implements RelayTransport {
   }
 
   async register(registration: Registration): Promise<void> {
-    const res = await this.http.request("POST", "/orchestrators", registration);
+    const res = await this.http.request("POST", "/orchestrators", wireRegistration(registration));
     if (!res.ok) throw await failure("POST /orchestrators", res);
     // A plain relay may answer anything; only ours lists extensions.
     let answer: { extensions?: unknown; epoch?: unknown } | undefined;
@@ -127,11 +128,11 @@ export class RelayHttpClient implements RelayTransport {
 
   async answer(messageId: number, result: ControlResult): Promise<void> {
     if (!this.extensions.has("control-results")) return;
-    await this.call("POST", `/messages/${messageId}/result`, result);
+    await this.call("POST", `/messages/${messageId}/result`, wireResult(result));
   }
 
   async report(agents: AgentReport[]): Promise<void> {
-    await this.call("PATCH", `/orchestrators/${encodeURIComponent(this.id)}/agents`, { agents });
+    await this.call("PATCH", `/orchestrators/${encodeURIComponent(this.id)}/agents`, { agents: agents.map(wireReport) });
   }
 
   async listAgents(): Promise<RelayAgentSummary[]> {

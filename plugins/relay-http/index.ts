@@ -60,13 +60,13 @@ export function relayHttpPlugin() {
         try {
           records = await client.listAgents();
         } catch (err) {
-          logger.warn(`could not list relay agents to clean up after ${agent.tmuxSession}: ${errorMessage(err)}`);
+          logger.warn(`could not list relay agents to clean up after ${agent.session}: ${errorMessage(err)}`);
           return;
         }
         for (const record of records.filter((r) => matchesManaged(r, agent))) {
           try {
             await client.deleteAgent(record.id);
-            logger.info(`removed relay agent record ${record.id} (${agent.tmuxSession})`);
+            logger.info(`removed relay agent record ${record.id} (${agent.session})`);
           } catch (err) {
             logger.warn(`could not remove relay agent record ${record.id}: ${errorMessage(err)}`);
           }

@@ -52,19 +52,19 @@ export function restartPolicyPlugin(overrides: RestartPolicyOptions = {}) {
         const wait = backoff(previous, o.minBackoffMs, o.maxBackoffMs);
         const looping = previous + 1 >= o.crashLoopAfter;
         ctx.orchestrator.annotate(
-          agent.tmuxSession,
+          agent.session,
           `${looping ? `crash-looping: restarted ${previous} times in a row; ` : ""}${agent.detail ?? "exited"}; restart ${previous + 1} in ${(wait / 1000).toFixed(1)} s (policy ${policy})`,
         );
-        cancel(agent.tmuxSession);
+        cancel(agent.session);
         pending.set(
-          agent.tmuxSession,
+          agent.session,
           setTimeout(() => {
-            pending.delete(agent.tmuxSession);
-            const current = ctx.orchestrator.findAgents(agent.tmuxSession).find((a) => a.status === "exited");
+            pending.delete(agent.session);
+            const current = ctx.orchestrator.findAgents(agent.session).find((a) => a.status === "exited");
             if (!current) return; // stopped, restarted or replaced meanwhile
-            ctx.logger.info(`restarting ${agent.tmuxSession} (restart ${previous + 1}, policy ${policy})`);
+            ctx.logger.info(`restarting ${agent.session} (restart ${previous + 1}, policy ${policy})`);
             ctx.orchestrator.restart(current, { meta: { restarts: previous + 1 } }).catch((err: unknown) => {
-              ctx.logger.warn(`restart of ${agent.tmuxSession} failed: ${errorMessage(err)}`);
+              ctx.logger.warn(`restart of ${agent.session} failed: ${errorMessage(err)}`);
             });
           }, wait),
         );
@@ -74,7 +74,7 @@ export function restartPolicyPlugin(overrides: RestartPolicyOptions = {}) {
       ctx.hooks.onReport.tap((report, agent) => (typeof agent.meta.restarts === "number" ? { ...report, restarts: agent.meta.restarts } : report));
 
       // An agent stopped (or restarted) on purpose needs no restart of ours.
-      ctx.hooks.afterStop.tap((agent: ManagedAgent) => cancel(agent.tmuxSession));
+      ctx.hooks.afterStop.tap((agent: ManagedAgent) => cancel(agent.session));
       ctx.onClose(() => {
         for (const session of [...pending.keys()]) cancel(session);
       });

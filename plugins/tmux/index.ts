@@ -4,7 +4,9 @@ import { mkdir, realpath, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import {
+  ControlError,
   definePlugin,
+  errorMessage,
   readPluginOptions,
   type AgentBackend,
   type AgentScreen,
@@ -78,6 +80,9 @@ export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
             await Promise.all([rm(envFile, { force: true }), rm(notice, { force: true })]);
             removeCgroup(cgroup);
             await records.remove(spec.sessionName);
+            if (/duplicate session/i.test(errorMessage(err))) {
+              throw new ControlError("failed", "a session of that name exists that this orchestrator does not manage", { cause: err });
+            }
             throw err;
           }
           const pid = Number(printed.trim());

@@ -35,7 +35,7 @@ describe("a custom provider from examples/, loaded by an orchestrator.config.ts"
     expect([...orchestrator.providers().keys()].sort()).toEqual(["claude", "codex", "python"]);
 
     const { agent } = await orchestrator.spawn({ provider: "python", label: "calc", prompt: "print(6 * 7)" });
-    expect(agent).toMatchObject({ provider: "python", tmuxSession: "ar-python-calc", status: "ready" });
+    expect(agent).toMatchObject({ provider: "python", session: "ar-python-calc", status: "ready" });
     await waitFor("the answer on screen", () => tmux.screen("ar-python-calc").split("\n").includes("42"));
 
     await orchestrator.stopAgent(agent);

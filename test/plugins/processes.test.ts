@@ -127,7 +127,7 @@ describe("stopping an agent stops all of it", () => {
     const { agent } = await orchestrator.spawn({ provider: "shell", label: "leaver", prompt: JSON.stringify(["sh", "-c", script]) });
     await waitFor("the agent to be seen exited", async () => {
       await orchestrator.watchOnce();
-      return orchestrator.agents().find((a) => a.tmuxSession === agent.tmuxSession)?.status === "exited";
+      return orchestrator.agents().find((a) => a.session === agent.session)?.status === "exited";
     });
     expect(tagged().length).toBeGreaterThan(0); // the orphan lives on
     await orchestrator.stopAgent(orchestrator.agents()[0]!);

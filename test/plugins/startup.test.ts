@@ -147,7 +147,7 @@ describe("claude start-up", () => {
     home = new TestHome();
     const { orchestrator } = await start();
     const { agent } = await orchestrator.spawn({ label: "polite", prompt: "p" });
-    await waitFor("idle", () => !tmux.screen(agent.tmuxSession).includes("esc to interrupt"));
+    await waitFor("idle", () => !tmux.screen(agent.session).includes("esc to interrupt"));
     await orchestrator.stopAgent(agent);
     expect(events().filter((e) => e.event === "exit")).toEqual([expect.objectContaining({ code: 0 })]);
     expect(tmux.sessions()).toEqual([]);

@@ -46,7 +46,7 @@ describe("tmux backend", () => {
     const { orchestrator } = await start();
     await orchestrator.start();
     const { agent } = await orchestrator.spawn({ label: "Backend API", cwd: home.project, prompt: "fix the tests", approvalMode: "yolo" });
-    expect(agent.tmuxSession).toBe("ar-claude-backend-api");
+    expect(agent.session).toBe("ar-claude-backend-api");
     expect(tmux.sessions()).toEqual(["ar-claude-backend-api"]);
     await waitFor("claude to be ready with the prompt", () => transcript().some((e) => e.event === "prompt" && e.text === "fix the tests"));
     const startEvent = transcript().find((e) => e.event === "start")!;
@@ -82,7 +82,7 @@ describe("tmux backend", () => {
     expect(events.find((e) => e.event === "prompt")!.text).toBe(prompt);
     expect(events.find((e) => e.event === "start")!.cwd).toBe(hostileDir);
     expect((events.find((e) => e.event === "start")!.env as Record<string, string>).AGENT_RELAY_LABEL).toBe(label);
-    expect(sessionMeta(agent.tmuxSession)).toMatchObject({ label, prompt, cwd: hostileDir });
+    expect(sessionMeta(agent.session)).toMatchObject({ label, prompt, cwd: hostileDir });
     expect(existsSync(pwned)).toBe(false);
   });
 
@@ -124,11 +124,11 @@ describe("tmux backend", () => {
     await orchestrator.start();
     await orchestrator.spawn({ provider: "shell", label: "crasher", prompt: JSON.stringify(["/bin/sh", "-c", "sleep 0.3; echo 'fatal: out of tokens'; exit 3"]) });
     await waitFor("the exit to be seen", () => exits.length === 1);
-    expect(exits[0]![0].tmuxSession).toBe("ar-shell-crasher");
+    expect(exits[0]![0].session).toBe("ar-shell-crasher");
     expect(exits[0]![1].code).toBe(3);
     expect(exits[0]![1].lastLines).toContain("fatal: out of tokens");
     expect(orchestrator.report()).toEqual([
-      expect.objectContaining({ tmuxSession: "ar-shell-crasher", status: "exited", exitCode: 3, detail: "exited with status 3: fatal: out of tokens", lastLines: ["fatal: out of tokens"] }),
+      expect.objectContaining({ session: "ar-shell-crasher", status: "exited", exitCode: 3, detail: "exited with status 3: fatal: out of tokens", lastLines: ["fatal: out of tokens"] }),
     ]);
     // the dead session stays while the agent is reported exited
     expect(tmux.sessions()).toEqual(["ar-shell-crasher"]);
@@ -182,6 +182,20 @@ describe("tmux backend", () => {
     expect(tmux.sessions()).toEqual(["ar-shell-ab"]);
   });
 
+  it("refuses, once and for good, to start over a session of the same name that it does not manage, and leaves that session alone", async () => {
+    const { orchestrator } = await start();
+    await orchestrator.start();
+    tmux.run("new-session", "-d", "-s", "ar-shell-taken", "sleep 600");
+    const refused = await orchestrator.spawn({ provider: "shell", label: "taken" }).catch((err: unknown) => err);
+    expect(refused).toMatchObject({
+      code: "failed",
+      retryable: false,
+      message: "could not start ar-shell-taken: a session of that name exists that this orchestrator does not manage",
+    });
+    expect(tmux.sessions()).toEqual(["ar-shell-taken"]);
+    expect(orchestrator.agents()).toEqual([]);
+  });
+
   it("recovers its own sessions with all metadata after a restart, ignores other orchestrators', and takes 0.9.0's by name", async () => {
     const first = await start();
     await first.orchestrator.start();
@@ -196,8 +210,8 @@ describe("tmux backend", () => {
 
     const second = await start();
     await second.orchestrator.start();
-    const agents = second.orchestrator.agents().sort((a, b) => a.tmuxSession.localeCompare(b.tmuxSession));
-    expect(agents.map((a) => a.tmuxSession)).toEqual(["ar-claude-keep-me", "ar-claude-legacy", "ar-codex-coder"]);
+    const agents = second.orchestrator.agents().sort((a, b) => a.session.localeCompare(b.session));
+    expect(agents.map((a) => a.session)).toEqual(["ar-claude-keep-me", "ar-claude-legacy", "ar-codex-coder"]);
     expect(agents[0]).toMatchObject({ provider: "claude", label: "Keep Me", cwd: home.project, approvalMode: "full", prompt: "go" });
     expect(agents[1]).toMatchObject({ provider: "claude", label: "legacy", cwd: home.project, approvalMode: "guarded" });
     expect(agents[2]).toMatchObject({ provider: "codex", label: "coder", cwd: home.baseDir });

@@ -102,6 +102,33 @@ function cycles(edges: ReadonlyMap<string, string[]>): string[][] {
   return found;
 }
 
+/** The built-ins the core must not name in code (documentation may). */
+const BUILT_IN_NAMES = /tmux|claude|codex/i;
+/**
+ * Names the core keeps for now, each fixed by an outside format: `tmuxPrefix`
+ * is a key of 0.9.0's config file (PROTOCOL.md), and the default `providers`
+ * are 0.9.0's. Renaming either is a user-visible change of its own.
+ */
+const KEPT_NAMES: ReadonlyArray<{ file?: string; text: string }> = [
+  { text: "tmuxPrefix" },
+  { file: "core/config/schema.ts", text: 'providers: ["claude", "codex"]' },
+];
+
+/** Where core code (comments left out) names a built-in: one line per mention, `file:line: text`. */
+export function builtInMentions(files: ReadonlyMap<string, string>): string[] {
+  const found: string[] = [];
+  for (const [file, source] of files) {
+    if (!file.startsWith("core/")) continue;
+    const code = source.replace(/\/\*[\s\S]*?\*\//g, (comment) => comment.replace(/[^\n]/g, " ")).replace(/(^|\s)\/\/.*$/gm, "$1");
+    code.split("\n").forEach((line, i) => {
+      let rest = line;
+      for (const kept of KEPT_NAMES) if (!kept.file || kept.file === file) rest = rest.split(kept.text).join("");
+      if (BUILT_IN_NAMES.test(rest)) found.push(`${file}:${i + 1}: ${line.trim()}`);
+    });
+  }
+  return found;
+}
+
 function sources(): Map<string, string> {
   const files = new Map<string, string>();
   const walk = (dir: string) => {
@@ -131,6 +158,21 @@ describe("layers", () => {
       expect(method in RelayHttpClient.prototype).toBe(false);
       expect(method in RelayAdminClient.prototype).toBe(true);
     }
+  });
+
+  it("no core code names tmux, claude or codex (documentation may)", () => {
+    expect(builtInMentions(sources())).toEqual([]);
+  });
+
+  it("finds a core file whose code names a built-in, and lets comments name them", () => {
+    const files = sources();
+    files.set("core/stop.ts", `${files.get("core/stop.ts")}\n/** Stops a tmux session. */\nconst how = "tmux"; // as tmux does\n`);
+    files.set("core/text.ts", `${files.get("core/text.ts")}\n// claude and codex\nexport const name = agent.codexSession;\n`);
+    const mentions = builtInMentions(files);
+    expect(mentions).toEqual([
+      expect.stringMatching(/^core\/stop\.ts:\d+: const how = "tmux";$/),
+      expect.stringMatching(/^core\/text\.ts:\d+: export const name = agent\.codexSession;$/),
+    ]);
   });
 
   it("finds a core file that imports a plugin, a plugin that reaches into the core, and a cycle", () => {
