@@ -23,7 +23,8 @@ export function inboxSetup(options: { host?: Partial<InboxHost>; clockOffsetMs?:
   const journal = new Journal(dir, "t");
   journal.open();
   const sent = { answers: [] as [number, ControlResult][], acks: [] as number[] };
-  const relay = { fail: undefined as (() => Error) | undefined };
+  /** Makes the relay's answer and ack requests (or the acks only) fail. */
+  const relay = { fail: undefined as (() => Error) | undefined, failAck: undefined as (() => Error) | undefined };
   const transport = {
     clockOffsetMs: options.clockOffsetMs ?? 0,
     async answer(id: number, result: ControlResult) {
@@ -31,7 +32,8 @@ export function inboxSetup(options: { host?: Partial<InboxHost>; clockOffsetMs?:
       sent.answers.push([id, result]);
     },
     async ack(id: number) {
-      if (relay.fail) throw relay.fail();
+      const fail = relay.fail ?? relay.failAck;
+      if (fail) throw fail();
       sent.acks.push(id);
     },
   };
