@@ -53,6 +53,8 @@ export class Inbox {
   private highestSeen = 0;
   /** Messages whose handling began before this process (it crashed meanwhile). */
   private interrupted = new Set<number>();
+  /** Messages left unread because the journal could not be read: asked for again, and the cursor stays before them. */
+  private readonly unread = new Set<number>();
   /** After a journal was lost: messages up to this id may have had their effect already. */
   lostUpTo = 0;
   private readonly inflight = new Map<number, Promise<void>>();
@@ -85,7 +87,8 @@ export class Inbox {
 
   /** The id to poll after: messages being handled are not asked for again (they stay unread until acknowledged). */
   get pollAfter(): number {
-    return Math.max(this.cursorValue, this.highestSeen);
+    const after = Math.max(this.cursorValue, this.highestSeen);
+    return this.unread.size > 0 ? Math.min(after, Math.min(...this.unread) - 1) : after;
   }
 
   get cursor(): number {
@@ -120,6 +123,7 @@ export class Inbox {
   startOver(epoch: string | undefined): void {
     this.cursorValue = this.highestDone = this.highestSeen = 0;
     this.interrupted.clear();
+    this.unread.clear();
     this.outbox.clear();
     try {
       this.journal.reset();
@@ -132,6 +136,7 @@ export class Inbox {
   /** Starts handling a message unless it is being handled already; true when it was new. */
   private enqueue(message: RelayMessage): boolean {
     if (!Number.isSafeInteger(message.id) || this.inflight.has(message.id)) return false;
+    this.unread.delete(message.id);
     this.highestSeen = Math.max(this.highestSeen, message.id);
     let parsed: ParsedControl | ControlError | undefined;
     try {
@@ -179,7 +184,7 @@ export class Inbox {
   /** The cursor moves past a message once it and every message before it are done. */
   private advanceCursor(doneId: number): void {
     this.highestDone = Math.max(this.highestDone, doneId);
-    const pending = [...this.inflight.keys()];
+    const pending = [...this.inflight.keys(), ...this.unread];
     const next = pending.length > 0 ? Math.min(this.highestDone, Math.min(...pending) - 1) : this.highestDone;
     if (next <= this.cursorValue) return;
     this.cursorValue = next;
@@ -194,7 +199,10 @@ export class Inbox {
    */
   private async process(message: RelayMessage, parsed: ParsedControl | ControlError | undefined): Promise<{ result: ControlResult | undefined } | undefined> {
     const known = this.outbox.handled(message.id);
-    if (known === null) return undefined; // the journal cannot be read: left unread for later
+    if (known === null) {
+      this.unread.add(message.id); // the journal cannot be read: left unread, asked for again
+      return undefined;
+    }
     if (known) {
       this.logger.debug(`message ${message.id} was handled already; answering and acknowledging it again`);
       return known;
