@@ -45,7 +45,8 @@ export class Tmux {
    * between commands.
    */
   run(args: ReadonlyArray<string | typeof TMUX_SEP>): Promise<TmuxResult> {
-    const argv = [...this.socketArgs, ...args.map((a) => (a === TMUX_SEP ? ";" : escapeArg(a)))];
+    // -u: tmux prints tabs and non-ASCII as they are, whatever the locale (with none, a tab would come out as "_").
+    const argv = ["-u", ...this.socketArgs, ...args.map((a) => (a === TMUX_SEP ? ";" : escapeArg(a)))];
     return new Promise((resolve, reject) => {
       execFile(
         this.bin,
