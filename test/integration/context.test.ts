@@ -203,7 +203,8 @@ describe("config that is obvious", () => {
       let err = "";
       child.stderr.setEncoding("utf8").on("data", (c: string) => (err += c));
       try {
-        return (await waitFor("the first log line", () => err.split("\n")[1] !== undefined && err.split("\n")[0])).replace(/^\S+ /, "");
+        const line = await waitFor("the first log line", () => (err.includes("\n") ? err.slice(0, err.indexOf("\n")) : undefined));
+        return line.replace(/^\S+ /, ""); // without its time
       } finally {
         child.kill("SIGKILL");
         await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(null) : child.on("exit", r)));

@@ -70,7 +70,7 @@ export class TestUp {
   }
 
   /** Stops `up` as Ctrl-C does (SIGINT; the agents keep running), and answers its exit code. */
-  async interrupt(): Promise<number | null> {
+  async interrupt(): Promise<number | null | undefined> {
     this.child?.kill("SIGINT");
     return this.exited;
   }
