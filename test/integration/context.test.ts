@@ -106,6 +106,13 @@ describe("one local context: `up` in one terminal, any command in another", () =
     expect(viaEnv.stderr).toContain(`cannot reach the relay at http://127.0.0.1:${port} (from environment variable AGENT_RELAY_URL): GET /orchestrators: ECONNREFUSED`);
     const viaFlag = await terminal(["ps", "--relay-url", `http://127.0.0.1:${port}`], "/");
     expect(viaFlag.stderr).toContain(`cannot reach the relay at http://127.0.0.1:${port} (from command-line flag --relay-url)`);
+
+    // A directory with a config file of its own (a project, this repository): the daemon's config is the one that counts.
+    const project = join(home.root, "project");
+    mkdirSync(project);
+    writeFileSync(join(project, "orchestrator.config.json"), JSON.stringify({ relayUrl: `http://127.0.0.1:${port}` }));
+    expect((await terminal(["ps"], project)).code).toBe(0);
+    expect(JSON.parse((await terminal(["config", "--json"], project)).stdout).configFile).toBe(config);
   });
 
   it("is removed when the daemon stops, so the next command says no daemon runs; a daemon that died leaves a context that is ignored and named", async () => {
