@@ -184,7 +184,9 @@ function cell(value: unknown): string {
 async function clientFor(args: CommonArgs): Promise<RelayAdminClient> {
   const { config } = await withPlugins(await loadCliConfig(args));
   const { RelayAdminClient } = await import("../plugins/relay-http/admin-client.js");
-  return new RelayAdminClient({ relayUrl: config.relayUrl, ...(config.token ? { token: config.token } : {}), timeoutMs: config.requestTimeoutMs });
+  const { relayOrigin } = await import("./context.js");
+  const origin = relayOrigin(config); // an error that cannot reach the relay names it and why this one
+  return new RelayAdminClient({ relayUrl: config.relayUrl, ...(config.token ? { token: config.token } : {}), timeoutMs: config.requestTimeoutMs, origin });
 }
 
 function ago(now: number, then: unknown): string {

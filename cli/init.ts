@@ -28,9 +28,11 @@ function template(home: string): string {
 // Every key is optional; the value shown is the default unless noted.
 // Check the result with: agent-relay-orchestrator config
 export default {
-  // Orchestrator id; the relay addresses controls to "orchestrator-<id>".
-  id: ${JSON.stringify(host.replace(/\./g, "-"))},
-  hostname: ${JSON.stringify(host)},
+  // Orchestrator id; the relay addresses controls to "orchestrator-<id>". It
+  // must differ on each host of one relay: left out, it is this machine's
+  // hostname (dots become dashes), so a copy of this file on another host
+  // does not take this one's place.
+  // id: ${JSON.stringify(host.replace(/\./g, "-"))},
 
   // The relay. Keep the token out of this file: set AGENT_RELAY_TOKEN instead.
   relayUrl: "http://localhost:4850",

@@ -3,6 +3,7 @@ import { resolveConfig } from "../core/config/load.js";
 import { configForPlugins } from "../core/config/plugins.js";
 import type { ResolvedConfig } from "../core/config/schema.js";
 import type { Plugin } from "../core/plugin.js";
+import { applyContext, contextConfigFile, readContext } from "./context.js";
 
 /** Flags every command shares. */
 export interface CommonArgs {
@@ -15,22 +16,29 @@ export interface CommonArgs {
 }
 
 /**
- * The config a command runs with: file, env and its own flags. When none of
- * them gives a token and the relay is on this machine, the token of the
- * local relay (`up`, `relay`), from its token file, so a second terminal
- * needs no flags. `relayTokenFile: false` skips that (the relay commands
- * settle their own token).
+ * The config a command runs with: file, env and its own flags, over the
+ * local context of a running daemon (see `context.ts`: its relay URL, id,
+ * tmux socket and config file), so a second terminal needs no flags. When
+ * none of them gives a token and the relay is on this machine, the token of
+ * the local relay from its token file (the one the context names, else the
+ * default one). `relayTokenFile: false` skips both (the relay commands
+ * settle their own token), and `context: false` skips the context (`run`,
+ * a daemon itself).
  */
-export async function loadCliConfig(args: CommonArgs, options: { relayTokenFile?: boolean } = {}): Promise<ResolvedConfig> {
-  const config = await resolveConfig(
+export async function loadCliConfig(args: CommonArgs, options: { relayTokenFile?: boolean; context?: boolean } = {}): Promise<ResolvedConfig> {
+  const found = options.relayTokenFile === false || options.context === false ? undefined : readContext();
+  const configFile = contextConfigFile(args.config, found);
+  const resolved = await resolveConfig(
     {},
     {
-      ...(args.config !== undefined ? { configFile: args.config } : {}),
+      ...(configFile !== undefined ? { configFile } : {}),
       cli: { relayUrl: args.relayUrl, id: args.id, baseDir: args.baseDir, logLevel: args.logLevel, token: args.token },
     },
   );
+  const { TMUX_SOCKET_ENV } = await import("../plugins/tmux/index.js");
+  const config = applyContext(resolved, found, TMUX_SOCKET_ENV);
   if (config.token || options.relayTokenFile === false || !isLocal(config.relayUrl)) return config;
-  const local = await localRelayToken(config);
+  const local = await localRelayToken(config, found?.context?.tokenFile);
   if (!local) return config;
   return Object.freeze({ ...config, token: local.token, sources: { ...config.sources, token: { kind: "file" as const, file: local.file } } });
 }
@@ -49,13 +57,14 @@ export async function withPlugins(config: ResolvedConfig): Promise<{ config: Res
 }
 
 /**
- * The token file of the local relay: in `relayServer.dataDir` when the
- * config sets one, else in the default data dir (`~/.agent-relay/relay`).
+ * The token file of the local relay: the one the context names, else in
+ * `relayServer.dataDir` when the config sets one, else in the default data
+ * dir (`~/.agent-relay/relay`).
  */
-async function localRelayToken(config: ResolvedConfig): Promise<{ token: string; file: string } | undefined> {
+async function localRelayToken(config: ResolvedConfig, named: string | undefined): Promise<{ token: string; file: string } | undefined> {
   const { defaultRelayDataDir, readRelayToken, relayTokenFile } = await import("../plugins/relay-server/token.js");
   const configured = config.pluginOptions.relayServer?.dataDir;
-  const file = relayTokenFile(typeof configured === "string" ? configured : defaultRelayDataDir());
+  const file = named ?? relayTokenFile(typeof configured === "string" ? configured : defaultRelayDataDir());
   if (!existsSync(file)) return undefined;
   const token = readRelayToken(file);
   return token ? { token, file } : undefined;

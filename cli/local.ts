@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { Orchestrator } from "../core/orchestrator.js";
 import type { BackendSession } from "../core/types.js";
 import { positive } from "./agents.js";
+import { noDaemon } from "./context.js";
 import { CliError } from "./fatal.js";
 import { loadCliConfig, withPlugins, type CommonArgs } from "./load.js";
 import { loggerFor } from "./serve.js";
@@ -16,7 +17,8 @@ async function localAgent(args: CommonArgs & { agent: string }) {
   const found = mine.filter((s) => s.name === args.agent || s.meta?.label === args.agent);
   if (found.length === 0) {
     const known = mine.map(name).join(", ");
-    throw new CliError(`no agent "${args.agent}" on this host${known ? ` (agents here: ${known})` : ""}; logs and attach work on the agent's own host`);
+    const daemon = noDaemon(); // no agents and no daemon: say so, not only that the agent is missing
+    throw new CliError(`no agent "${args.agent}" on this host${known ? ` (agents here: ${known})` : ""}; ${daemon || "logs and attach work on the agent's own host"}`);
   }
   if (found.length > 1) throw new CliError(`"${args.agent}" matches ${found.map((s) => s.name).join(", ")}: use the session name`);
   return { backend, session: found[0]! };

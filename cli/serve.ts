@@ -2,6 +2,7 @@ import { createLogger, type Logger } from "../core/logger.js";
 import { Orchestrator } from "../core/orchestrator.js";
 import { Secrets } from "../core/secrets.js";
 import type { ResolvedConfig } from "../core/config/schema.js";
+import { saveDaemonContext } from "./context.js";
 import { loadCliConfig, withPlugins, type CommonArgs } from "./load.js";
 
 export interface ServeArgs extends CommonArgs {
@@ -38,13 +39,15 @@ export async function runUp(args: ServeArgs): Promise<void> {
   const base = await loadCliConfig(args, { relayTokenFile: false });
   const secrets = new Secrets();
   const logger = loggerFor(base, secrets);
+  logger.info(configLine(base));
   await withPlugins(base); // a config mistake stops the command before the relay starts
-  const { server, token } = await startServer(args, base, logger, secrets);
+  const { server, token, tokenFile } = await startServer(args, base, logger, secrets);
   const local = server.url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:");
   // The daemon in this process speaks to its relay with the relay's token (its own, when none is configured).
   const { config, plugins } = await withPlugins(await loadCliConfig({ ...args, relayUrl: local, token }, { relayTokenFile: false }));
   const orchestrator = await Orchestrator.create({ config, plugins, logger, secrets });
   await startOrExit(orchestrator);
+  await saveDaemonContext("up", config, { relayUrl: local, tokenFile }, logger);
   process.stdout.write(`relay ${server.url}\n`);
   untilSignal(orchestrator, logger, Boolean(args.stopAgents), () => server.close());
 }
@@ -64,7 +67,12 @@ async function startServer(args: ServeArgs, config: ResolvedConfig, logger: Logg
   await server.listen();
   relayLogger.info(`relay listening on ${server.url}`);
   if (tokenFile) relayLogger.info(`relay token in ${tokenFile} (owner-only; local CLI commands read it from there)`);
-  return { server, token: options.token };
+  return { server, token: options.token, tokenFile };
+}
+
+/** The line `up` and `run` start with: the config file they loaded, or that they loaded none. */
+export function configLine(config: ResolvedConfig): string {
+  return config.configFile ? `config: ${config.configFile}` : "config: no config file (defaults, environment and flags only)";
 }
 
 /** The logger of a command, redacting `secrets` (the relay token is added). Hand the same set to the orchestrator. */

@@ -189,7 +189,7 @@ export function sourceLabel(source: ConfigSource | undefined): string {
     case "env":
       return `environment variable ${source.name}`;
     case "cli":
-      return `command-line flag --${source.flag}`;
+      return `command-line flag --${source.flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`; // as typed: --relay-url
     case "inline":
       return "inline config";
     default:

@@ -1,5 +1,5 @@
 import { RelayRequestError, type ControlPayload } from "../../core/index.js";
-import { failure, isObject, RelayHttp } from "./http.js";
+import { failure, isObject, RelayHttp, type RelayHttpOptions } from "./http.js";
 import type { WireAgentReport, WireControlResult } from "./wire.js";
 
 /** A host as `GET /api/orchestrators` lists it (relays with our extensions). */
@@ -22,7 +22,7 @@ export interface RelayHost {
 export class RelayAdminClient {
   private readonly http: RelayHttp;
 
-  constructor(options: { relayUrl: string; token?: string; timeoutMs: number }) {
+  constructor(options: Pick<RelayHttpOptions, "relayUrl" | "token" | "timeoutMs" | "origin">) {
     this.http = new RelayHttp(options);
   }
 

@@ -8,6 +8,12 @@ export interface RelayHttpOptions {
   timeoutMs: number;
   /** Sees the headers of every answer (the daemon's transport reads the relay's clock from `Date`). */
   onAnswer?: (headers: IncomingHttpHeaders) => void;
+  /**
+   * Where `relayUrl` came from (a flag, a variable, a file), for a user who
+   * must fix it: with it, a request that gets no answer at all says which
+   * relay it tried and why that one.
+   */
+  origin?: string;
 }
 
 /**
@@ -61,7 +67,8 @@ export class RelayHttp {
     return new Promise((resolve, reject) => {
       const fail = (err: unknown) => {
         const reason = timeout.aborted ? `no answer within ${timeoutMs} ms` : signal.aborted ? "interrupted" : causeOf(err);
-        reject(new RelayRequestError(`${what}: ${reason}`, undefined, { cause: err }));
+        const where = this.options.origin && !signal.aborted ? `cannot reach the relay at ${this.options.relayUrl} (${this.options.origin}): ` : "";
+        reject(new RelayRequestError(`${where}${what}: ${reason}`, undefined, { cause: err }));
       };
       const req = send(url, { method, headers, agent: this.agent, signal }, (res) => {
         const chunks: Buffer[] = [];

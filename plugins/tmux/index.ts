@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, watch } from "node:fs";
 import { mkdir, realpath, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { z } from "zod";
 import {
   ControlError,
@@ -10,6 +10,7 @@ import {
   readPluginOptions,
   type AgentBackend,
   type AgentScreen,
+  type ResolvedConfig,
   type BackendSession,
   type SessionMeta,
   type SpawnSpec,
@@ -20,10 +21,20 @@ import { AGENT_WRAPPER, ENV_WRAPPER } from "./wrapper.js";
 
 export const TMUX_PLUGIN = "tmux";
 
+/** The environment variable that sets `tmux.socketName`. */
+export const TMUX_SOCKET_ENV = "AGENT_RELAY_ORCHESTRATOR_TMUX_SOCKET";
+
+/**
+ * The daemon's own tmux server (`tmux -L agent-relay`): agents never land on
+ * the server of the terminal the daemon was started from ($TMUX), and a
+ * daemon started anywhere finds the agents of the one before it.
+ */
+export const DEFAULT_SOCKET_NAME = "agent-relay";
+
 const optionsSchema = z
   .object({
     bin: z.string().min(1).default("tmux"),
-    socketName: z.string().regex(/^[A-Za-z0-9._-]+$/, "expected a plain socket name").optional(),
+    socketName: z.string().regex(/^[A-Za-z0-9._-]+$/, "expected a plain socket name").default(DEFAULT_SOCKET_NAME),
     socketPath: z.string().min(1).optional(),
     width: z.number().int().min(20).max(1000).default(200),
     height: z.number().int().min(5).max(1000).default(50),
@@ -44,7 +55,7 @@ export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
   return definePlugin({
     name: TMUX_PLUGIN,
     role: "backend",
-    config: { section: "tmux", schema: optionsSchema, env: { AGENT_RELAY_ORCHESTRATOR_TMUX_SOCKET: "socketName" } },
+    config: { section: "tmux", schema: optionsSchema, env: { [TMUX_SOCKET_ENV]: "socketName" } },
     apply(ctx) {
       const options = optionsSchema.parse({ ...readPluginOptions(ctx.config, "tmux", optionsSchema.partial()), ...overrides });
       const tmux = new Tmux(options);
@@ -183,6 +194,17 @@ export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
       });
     },
   });
+}
+
+/**
+ * The path of the socket the tmux backend of `config` uses (`socketPath`, or
+ * where tmux puts `-L socketName`: $TMUX_TMPDIR or /tmp, then tmux-<uid>),
+ * so a client in any directory can reach the same server with `-S`.
+ */
+export function tmuxSocketPath(config: ResolvedConfig, env: NodeJS.ProcessEnv = process.env): string {
+  const options = optionsSchema.parse(readPluginOptions(config, "tmux", optionsSchema.partial()));
+  if (options.socketPath) return resolve(options.socketPath);
+  return join(env.TMUX_TMPDIR || "/tmp", `tmux-${process.getuid?.() ?? 0}`, options.socketName);
 }
 
 /**

@@ -45,7 +45,8 @@ export class Tmux {
    * between commands.
    */
   run(args: ReadonlyArray<string | typeof TMUX_SEP>): Promise<TmuxResult> {
-    const argv = [...this.socketArgs, ...args.map((a) => (a === TMUX_SEP ? ";" : escapeArg(a)))];
+    // -u: tmux prints tabs and non-ASCII as they are, whatever the locale (with none, a tab would come out as "_").
+    const argv = ["-u", ...this.socketArgs, ...args.map((a) => (a === TMUX_SEP ? ";" : escapeArg(a)))];
     return new Promise((resolve, reject) => {
       execFile(
         this.bin,
@@ -73,10 +74,14 @@ export class Tmux {
 /**
  * The environment tmux commands run with. The first one starts the server,
  * which keeps its client's environment as its global environment for as long
- * as it lives: the relay token and every secret-looking value stay out of it.
+ * as it lives: the relay token and every secret-looking value stay out of it,
+ * and so does the $TMUX of a terminal the daemon was started in (the user's
+ * own tmux server, which neither we nor the agents should talk to).
  */
 function serverEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("AGENT_RELAY_") && !isSecretName(name)));
+  return Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith("AGENT_RELAY_") && !isSecretName(name) && name !== "TMUX" && name !== "TMUX_PANE"),
+  );
 }
 
 /** Separates commands within one tmux call. */

@@ -33,7 +33,7 @@ describe("the CLI", () => {
     expect(wrong.stderr).toMatch(/Unknown argument: frobnicate/);
   });
 
-  it("init writes a commented, loadable config for this host, owner-only, and will not overwrite it without --force", async () => {
+  it("init writes a commented, loadable config for this host, owner-only, with no fixed id, and will not overwrite it without --force", async () => {
     const first = await cli(["init"]);
     const path = join(home.home, ".agent-relay", "orchestrator.config.ts");
     expect(first).toMatchObject({ code: 0, stdout: `${path}\n` });
@@ -41,6 +41,9 @@ describe("the CLI", () => {
     expect(readFileSync(path, "utf8")).toMatch(/^\/\/ agent-relay-orchestrator config for /);
     const config = await cli(["config", "--json"]);
     expect(JSON.parse(config.stdout).configFile).toBe(path);
+    // No fixed id: a copy of the file on another host must not take this one's place on the relay.
+    expect(readFileSync(path, "utf8")).not.toMatch(/^\s*(id|hostname):/m);
+    expect(JSON.parse(config.stdout).values.id.source).toBe("default");
 
     writeFileSync(path, "// mine\nexport default {};\n");
     const again = await cli(["init"]);

@@ -157,7 +157,7 @@ describe("up: a relay and a daemon in one process, driven by the CLI", () => {
     expect(await up.cli(["restart", "ghost"])).toMatchObject({ code: 1 });
     expect((await up.cli(["logs", "ghost"])).stderr).toMatch(/^error: no agent "ghost" on this host/);
     expect((await up.cli(["attach", "ghost"])).code).toBe(1);
-    expect(await up.cli(["ps"], { AGENT_RELAY_URL: `http://127.0.0.1:${await freePort()}` })).toMatchObject({ code: 1, stderr: expect.stringMatching(/^error: GET \/orchestrators: ECONNREFUSED/) });
+    expect(await up.cli(["ps"], { AGENT_RELAY_URL: `http://127.0.0.1:${await freePort()}` })).toMatchObject({ code: 1, stderr: expect.stringMatching(/^error: cannot reach the relay at http:\/\/127\.0\.0\.1:\d+ \(from environment variable AGENT_RELAY_URL\): GET \/orchestrators: ECONNREFUSED/) });
     expect((await up.cli(["spawn"])).code).toBe(2);
   });
 

@@ -64,6 +64,17 @@ export class TestUp {
     }
   }
 
+  /** The process of `up`. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Stops `up` as Ctrl-C does (SIGINT; the agents keep running), and answers its exit code. */
+  async interrupt(): Promise<number | null | undefined> {
+    this.child?.kill("SIGINT");
+    return this.exited;
+  }
+
   async stop(): Promise<void> {
     if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
       this.child.kill("SIGKILL");

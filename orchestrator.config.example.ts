@@ -1,6 +1,8 @@
 /**
- * Example config for agent-relay-orchestrator. Copy it next to where you run
- * the daemon (or to ~/.agent-relay/orchestrator.config.ts) and edit it.
+ * Example config for agent-relay-orchestrator. Its name keeps it from being
+ * loaded by accident: copy it to ~/.agent-relay/orchestrator.config.ts (or
+ * next to where you run the daemon, under that name) and edit it; or run
+ * `agent-relay-orchestrator init`, which writes one for this host.
  * Every key is optional; defaults are shown. Environment variables
  * (AGENT_RELAY_URL, AGENT_RELAY_TOKEN, ...) override what is written here,
  * and `agent-relay-orchestrator config` shows where each value came from.
