@@ -66,6 +66,7 @@ const args = process.argv.slice(2);
 const summaryArg = args.indexOf("--summary");
 const summary = summaryArg >= 0 ? (JSON.parse(readFileSync(resolve(args[summaryArg + 1]!), "utf8")) as Summary) : summarize();
 process.stdout.write(table(summary) + "\n");
+if (summaryArg >= 0) writeReadme(table(summary));
 
 function summarize(): Summary {
   const reportFile = resolve(args.find((a) => a.endsWith(".json")) ?? join(ROOT, "reports", "mutation", "mutation.json"));
