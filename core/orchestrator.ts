@@ -397,13 +397,16 @@ export class Orchestrator {
       return Promise.resolve({ status: "ready", readyAt: agent.readyAt });
     }
     const timeoutMs = provider.startTimeoutMs ?? this.config.startTimeoutMs;
-    const watched = this.startup.watch(agent.tmuxSession, provider, prompt, timeoutMs).then(async (outcome) => {
+    // Each answered dialog shows as the starting agent's detail: `spawn` prints it as progress.
+    const onDialog = (id: string) => this.annotate(agent.tmuxSession, `answered dialog "${id}"`);
+    const watched = this.startup.watch(agent.tmuxSession, provider, prompt, timeoutMs, onDialog).then(async (outcome) => {
       if (this.starting.get(agent.tmuxSession) === watched) this.starting.delete(agent.tmuxSession);
       if (this.registry.get(agent.tmuxSession) !== agent || agent.status === "stopping") return outcome;
       if (outcome.status === "ready") {
         if (prompt !== undefined && provider.prompt?.delivery === "type") this.recordPrompt(agent.tmuxSession, agent.startedAt, true);
         agent.status = "ready";
         agent.readyAt = outcome.readyAt;
+        if (agent.detail?.startsWith("answered dialog")) delete agent.detail; // start-up progress, done
         this.logger.info(`${agent.tmuxSession} is ready (${outcome.readyAt - agent.startedAt} ms)`);
       } else {
         if (outcome.status === "exited") {

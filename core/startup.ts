@@ -22,6 +22,8 @@ interface Watch {
   promptSent: boolean;
   lastScreen: string[];
   missing: number;
+  /** Told each time a dialog is answered (progress a client can show). */
+  onDialog?: (dialogId: string) => void;
   resolve(outcome: StartupOutcome): void;
 }
 
@@ -45,7 +47,7 @@ export class StartupWatcher {
     private readonly intervalMs = 100,
   ) {}
 
-  watch(session: string, provider: AgentProvider, prompt: string | undefined, timeoutMs: number): Promise<StartupOutcome> {
+  watch(session: string, provider: AgentProvider, prompt: string | undefined, timeoutMs: number, onDialog?: (dialogId: string) => void): Promise<StartupOutcome> {
     return new Promise((resolve) => {
       this.watches.set(session, {
         session,
@@ -57,6 +59,7 @@ export class StartupWatcher {
         promptSent: !prompt || provider.prompt?.delivery !== "type",
         lastScreen: [],
         missing: 0,
+        ...(onDialog ? { onDialog } : {}),
         resolve: (outcome) => {
           this.watches.delete(session);
           resolve(outcome);
@@ -146,7 +149,10 @@ export class StartupWatcher {
         }
         watch.answered.set(dialog.id, { at: now, count: (last?.count ?? 0) + 1 });
         this.logger.debug(`${watch.session}: answering dialog "${dialog.id}" with ${keys.join(" ")}`);
-        this.run(watch, () => backend.sendKeys(watch.session, keys));
+        this.run(watch, async () => {
+          await backend.sendKeys(watch.session, keys);
+          watch.onDialog?.(dialog.id);
+        });
         return;
       }
     }

@@ -22,7 +22,11 @@ export function relayHttpPlugin() {
       // After each registration, relay records of agents this host started and
       // no longer manages (left by a crash mid-stop) are removed.
       ctx.hooks.onConnected.tap(() => removeOrphans());
-      ctx.onClose(() => client.close());
+      // Closers run after the final report: the relay then shows this host offline at once.
+      ctx.onClose(async () => {
+        await client.goOffline().catch((err: unknown) => logger.warn(`could not tell the relay this host is going offline: ${errorMessage(err)}`));
+        client.close();
+      });
       ctx.provideTransport(client);
 
       async function removeOrphans(): Promise<void> {
