@@ -51,7 +51,8 @@ export async function runSpawn(args: SpawnArgs): Promise<void> {
   const id = await client.sendControl(host.id, control);
   if (!wait) return printSent(host.id, id, control, args);
 
-  const announced = host.meta?.startTimeoutMs;
+  // The host announces its providers' start timeouts (ours do); else this config's.
+  const announced = (host.meta?.startTimeoutsMs as Record<string, unknown> | undefined)?.[args.provider];
   const startTimeoutS = (typeof announced === "number" && announced > 0 ? announced : config.startTimeoutMs) / 1000;
   const timeoutS = args.timeout ?? Math.ceil(startTimeoutS) + WAIT_MARGIN_S;
   const progress = process.stderr.isTTY && !args.json ? new Progress(client, host.id, label, control.requestedAt!) : undefined;

@@ -134,9 +134,6 @@ export class RelaySession {
         ...(this.host.previousInstanceId ? { previousInstanceId: this.host.previousInstanceId } : {}),
         tmuxPrefix: config.tmuxPrefix,
         startedAt: this.startedAt,
-        // The relay counts this host offline after about three missed heartbeats; clients size their waits by the start timeout.
-        heartbeatIntervalMs: config.heartbeatIntervalMs,
-        startTimeoutMs: config.startTimeoutMs,
         version: VERSION,
         protocolVersion: PROTOCOL_VERSION,
         ...(GIT_SHA ? { gitSha: GIT_SHA } : {}),

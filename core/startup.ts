@@ -15,6 +15,7 @@ interface Watch {
   provider: AgentProvider;
   prompt?: string;
   deadline: number;
+  timeoutMs: number;
   /** When each dialog was last answered, and how often. */
   answered: Map<string, { at: number; count: number }>;
   lastDialog?: string;
@@ -54,6 +55,7 @@ export class StartupWatcher {
         provider,
         ...(prompt ? { prompt } : {}),
         deadline: Date.now() + timeoutMs,
+        timeoutMs,
         answered: new Map(),
         busy: false,
         promptSent: !prompt || provider.prompt?.delivery !== "type",
@@ -161,7 +163,7 @@ export class StartupWatcher {
         watch,
         watch.lastDialog
           ? `stuck on dialog "${watch.lastDialog}"`
-          : `no ready screen within ${Math.round((provider.startTimeoutMs ?? 0) / 1000) || "the"} s`,
+          : `no ready screen within ${Math.round(watch.timeoutMs / 1000)} s`,
       );
     }
   }

@@ -10,7 +10,7 @@ export interface RelayHost {
   version?: string;
   lastSeen: number;
   online: boolean;
-  /** What the daemon announced at registration: `heartbeatIntervalMs`, `startTimeoutMs`, `instanceId`, ... (our daemons). */
+  /** What the daemon announced at registration: `heartbeatIntervalMs`, `startTimeoutsMs` (by provider), `instanceId`, ... (our daemons). */
   meta?: Record<string, unknown>;
   agents: AgentReport[];
 }

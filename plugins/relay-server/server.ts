@@ -204,8 +204,8 @@ export class RelayServer {
           await this.waitFor(this.resultWaiters, id, wait, req);
           result = store.result(id);
         }
-        // `delivered`: the addressee has taken the message (read it); until then it is queued at the relay.
-        if (result === undefined) return send(res, 202, { pending: true, delivered: store.isReadBy(id, store.message(id)!.to) });
+        // `delivered`: the addressee has been handed the message (or read it); until then it is queued at the relay.
+        if (result === undefined) return send(res, 202, { pending: true, delivered: store.delivered(id) });
         return send(res, 200, result);
       }
     }
@@ -240,7 +240,9 @@ export class RelayServer {
       messages = this.store.messagesFor(to, sinceId, unread, limit);
     }
     res.setHeader("X-Relay-Epoch", this.store.epoch); // the daemon resets its journal when this changes
-    return send(res, 200, withinBytes(messages.map(wire), MAX_ANSWER_BYTES));
+    const answer = withinBytes(messages.map(wire), MAX_ANSWER_BYTES);
+    if (!res.req.destroyed) this.store.markDelivered(answer.map((m) => m.id), Date.now());
+    return send(res, 200, answer);
   }
 
   private waitFor<K>(waiters: Map<K, Set<() => void>>, key: K, ms: number, req: IncomingMessage): Promise<void> {

@@ -67,6 +67,9 @@ export class RelayStore {
     // Databases from before daemons said they were stopping.
     const hostColumns = this.db.prepare("PRAGMA table_info(hosts)").all() as Array<{ name: string }>;
     if (!hostColumns.some((c) => c.name === "offline_since")) this.db.exec("ALTER TABLE hosts ADD COLUMN offline_since INTEGER");
+    // ... and from before the relay kept when a message was first handed to its addressee.
+    const messageColumns = this.db.prepare("PRAGMA table_info(messages)").all() as Array<{ name: string }>;
+    if (!messageColumns.some((c) => c.name === "delivered_at")) this.db.exec("ALTER TABLE messages ADD COLUMN delivered_at INTEGER");
     // The identity of this database's message sequence: a wiped relay starts a new one.
     this.db.prepare("INSERT OR IGNORE INTO relay_meta (key, value) VALUES ('epoch', ?)").run(randomUUID());
     this.epoch = (this.db.prepare("SELECT value FROM relay_meta WHERE key = 'epoch'").get() as { value: string }).value;
@@ -95,7 +98,11 @@ export class RelayStore {
          AND NOT EXISTS (SELECT 1 FROM message_reads r WHERE r.message_id = m.id AND r.reader = ?) ORDER BY m.id LIMIT ?`,
       ),
       message: this.db.prepare("SELECT * FROM messages WHERE id = ?"),
-      readBy: this.db.prepare("SELECT 1 FROM message_reads WHERE message_id = ? AND reader = ?"),
+      markDelivered: this.db.prepare("UPDATE messages SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL"),
+      delivered: this.db.prepare(
+        `SELECT 1 FROM messages m WHERE m.id = ? AND (m.delivered_at IS NOT NULL
+         OR EXISTS (SELECT 1 FROM message_reads r WHERE r.message_id = m.id AND r.reader = m.to_agent))`,
+      ),
       markRead: this.db.prepare("INSERT OR IGNORE INTO message_reads (message_id, reader, read_at) VALUES (?, ?, ?)"),
       // The first answer wins: a daemon that answers again after a crash changes nothing.
       setResult: this.db.prepare("INSERT OR IGNORE INTO results (message_id, result, created_at) VALUES (?, ?, ?)"),
@@ -177,9 +184,17 @@ export class RelayStore {
     return row ? toMessage(row) : undefined;
   }
 
-  /** Whether `reader` has marked message `id` read. */
-  isReadBy(id: number, reader: string): boolean {
-    return this.stmt.readBy.get(id, reader) !== undefined;
+  /** Records that these messages were handed to their addressee (a poll answered with them). */
+  markDelivered(ids: number[], now: number): void {
+    if (ids.length === 0) return;
+    this.db.transaction(() => {
+      for (const id of ids) this.stmt.markDelivered.run(now, id);
+    })();
+  }
+
+  /** Whether message `id` has reached its addressee: handed to it in a poll answer, or read by it. */
+  delivered(id: number): boolean {
+    return this.stmt.delivered.get(id) !== undefined;
   }
 
   markRead(id: number, reader: string, now: number): void {
