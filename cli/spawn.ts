@@ -57,13 +57,13 @@ export async function runSpawn(args: SpawnArgs): Promise<void> {
   const timeoutS = args.timeout ?? Math.ceil(startTimeoutS) + WAIT_MARGIN_S;
   const progress = process.stderr.isTTY && !args.json ? new Progress(client, host.id, label, control.requestedAt!) : undefined;
   progress?.start(`waiting for ${cell(host.id)} to start ${cell(label)} (up to ${timeoutS} s; Ctrl-C stops waiting, not the agent)`);
-  let result: ControlResult;
+  let result: ControlResult | undefined;
   try {
     // A 0.9.0 daemon never answers: once it took the message, that is all there is to know.
     const answers = host.meta?.instanceId !== undefined;
     result = await waitForResult(client, id, host.id, timeoutS, answers ? undefined : (delivered) => (delivered ? TOOK_IT : undefined));
   } finally {
-    await progress?.stop();
+    await progress?.stop(result);
   }
   printResult(host.id, id, control, result, args);
 }
@@ -144,9 +144,12 @@ class Progress {
     this.loop = this.run();
   }
 
-  async stop(): Promise<void> {
+  /** Ends the polling; the answer's own record of the agent is its last state. */
+  async stop(result?: ControlResult): Promise<void> {
     this.running = false;
     await this.loop;
+    const agent = result?.ok && Array.isArray(result.agents) ? result.agents.find((a) => a?.label === this.label) : undefined;
+    if (agent) this.show(agent);
   }
 
   private async run(): Promise<void> {

@@ -30,8 +30,8 @@ afterEach(async () => {
 });
 
 /** A daemon on a home and tmux server of its own, registered with the relay. */
-async function daemon(id: string, options: { providers?: string; file?: Record<string, unknown>; own?: TestHome } = {}): Promise<TestDaemon> {
-  const h = options.own ?? new TestHome();
+async function daemon(id: string, options: { providers?: string; file?: Record<string, unknown>; own?: TestHome; firstRun?: boolean } = {}): Promise<TestDaemon> {
+  const h = options.own ?? new TestHome({ settleClaude: !options.firstRun });
   const tmux = new TestTmux();
   cleanup.push(() => tmux.kill(), () => h !== home && h.remove());
   const d = new TestDaemon(h, tmux, {
@@ -69,6 +69,26 @@ describe("spawn tells the truth by default", () => {
     const sent = await cli(["spawn", "codex", "--label", "b", "--no-wait"]);
     expect(sent).toMatchObject({ code: 0, stdout: expect.stringMatching(/^sent spawn to box \(message \d+\)\n$/) });
     expect((await cli(["spawn", "codex", "--label", "c", "--wait"])).stdout).toMatch(/^box: spawned ar-codex-c\n/);
+  });
+
+  it("shows the start as it goes on a terminal: starting, each dialog answered, ready", async () => {
+    // a first run of claude: its dialogs, each followed by a pause long enough to be seen
+    await daemon("box", { firstRun: true, file: { env: { IS_SANDBOX: "1", FAKE_CLAUDE_DIALOG_PAUSE_MS: "1000" } } });
+    const term = new TestTmux();
+    cleanup.push(() => term.kill());
+    term.run("new-session", "-d", "-s", "idle", "--", "sleep", "600");
+    term.run("set-option", "-g", "remain-on-exit", "on");
+    const env = Object.entries(home.env({ AGENT_RELAY_URL: relay.url, AGENT_RELAY_TOKEN: relay.token })).flatMap(([k, v]) => ["-e", `${k}=${v}`]);
+    term.run("new-session", "-d", "-s", "term", "-x", "200", "-y", "50", ...env, "--", process.execPath, CLI, "spawn", "claude", "--label", "first");
+    await waitFor("spawn to finish", () => term.run("display-message", "-p", "-t", "=term:", "#{pane_dead} #{pane_dead_status}").trim() === "1 0", 60_000, 200);
+    const lines = term.capture("term").split("\n").map((l) => l.trimEnd());
+    const at = (pattern: RegExp) => lines.findIndex((l) => pattern.test(l));
+    const dialogs = lines.filter((l) => /^  answered dialog "[a-z-]+"$/.test(l));
+    expect(dialogs, lines.join("\n")).toContain('  answered dialog "trust"');
+    expect(new Set(dialogs).size).toBeGreaterThanOrEqual(2);
+    const order = [/^waiting for box to start first \(up to \d+ s; Ctrl-C stops waiting, not the agent\)$/, /^  answered dialog /, /^  ready in \d+\.\d s$/, /^box: spawned ar-claude-first$/].map(at);
+    expect(order.every((i) => i >= 0), lines.join("\n")).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
   });
 
   it("checks the provider before sending anything, and picks the one online host that offers it", async () => {
