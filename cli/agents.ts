@@ -1,43 +1,10 @@
 import type { RelayAdminClient, RelayHost } from "../plugins/relay-http/admin-client.js";
 import type { WireAgentReport as AgentReport, WireControlResult as ControlResult } from "../plugins/relay-http/wire.js";
 import type { ControlPayload } from "../core/types.js";
+import type { ResolvedConfig } from "../core/config/schema.js";
 import { escapeTerminal, safeJson } from "../core/text.js";
 import { CliError } from "./fatal.js";
 import { loadCliConfig, withPlugins, type CommonArgs } from "./load.js";
-
-export interface SpawnArgs extends CommonArgs {
-  provider: string;
-  cwd?: string;
-  label?: string;
-  prompt?: string;
-  approvalMode?: string;
-  host?: string;
-  restart?: string;
-  replace?: boolean;
-  wait?: boolean;
-  timeout: number;
-  json?: boolean;
-}
-
-/** `spawn`: sends a spawn control to a host; with --wait, prints its answer and exits by it. */
-export async function runSpawn(args: SpawnArgs): Promise<void> {
-  positive(args.timeout, "--timeout");
-  const client = await clientFor(args);
-  const host = await pickHost(client, args.host);
-  const control: ControlPayload = {
-    action: "spawn",
-    provider: args.provider,
-    ...(args.cwd !== undefined ? { cwd: args.cwd } : {}),
-    ...(args.label !== undefined ? { label: args.label } : {}),
-    ...(args.prompt !== undefined ? { prompt: args.prompt } : {}),
-    ...(args.approvalMode !== undefined ? { approvalMode: args.approvalMode } : {}),
-    ...(args.restart !== undefined ? { restartPolicy: args.restart } : {}),
-    ...(args.replace ? { replace: true } : {}),
-    requestedBy: "cli",
-    requestedAt: Date.now(),
-  };
-  await send(client, host, control, args);
-}
 
 export interface TargetArgs extends CommonArgs {
   agent?: string;
@@ -102,12 +69,17 @@ export async function runPs(args: CommonArgs & { json?: boolean }): Promise<void
 
 async function send(client: RelayAdminClient, host: string, control: ControlPayload, args: { wait?: boolean; timeout: number; json?: boolean }) {
   const id = await client.sendControl(host, control);
-  if (!args.wait) {
-    process.stdout.write(args.json ? safeJson({ host, messageId: id }) + "\n" : `sent ${control.action} to ${cell(host)} (message ${id})\n`);
-    return;
-  }
-  const result = await waitForResult(client, id, args.timeout * 1000);
-  if (!result) throw new CliError(`no answer from ${host} within ${args.timeout} s (message ${id} stays queued)`);
+  if (!args.wait) return printSent(host, id, control, args);
+  printResult(host, id, control, await waitForResult(client, id, host, args.timeout), args);
+}
+
+/** What `--no-wait` prints: the control went to the relay, under this message id. */
+export function printSent(host: string, id: number, control: ControlPayload, args: { json?: boolean }): void {
+  process.stdout.write(args.json ? safeJson({ host, messageId: id }) + "\n" : `sent ${control.action} to ${cell(host)} (message ${id})\n`);
+}
+
+/** Prints a control's answer (the agents it names), and fails the command when the host refused. */
+export function printResult(host: string, id: number, control: ControlPayload, result: ControlResult, args: { json?: boolean }): void {
   if (args.json) process.stdout.write(safeJson({ host, messageId: id, ...result }, 2) + "\n");
   else if (result.ok) {
     process.stdout.write(`${cell(host)}: ${cell(result.message)}\n`);
@@ -119,13 +91,33 @@ async function send(client: RelayAdminClient, host: string, control: ControlPayl
   }
 }
 
-async function waitForResult(client: RelayAdminClient, id: number, timeoutMs: number): Promise<ControlResult | undefined> {
-  const deadline = Date.now() + timeoutMs;
-  for (let left = timeoutMs; left > 0; left = deadline - Date.now()) {
-    const result = await client.result(id, Math.min(left, 25_000));
-    if (result) return result;
+/**
+ * Waits up to `timeoutS` for the answer to message `id`. Without one, says
+ * what is true: the host never took the message (it stays queued at the
+ * relay), or took it and did not answer in time (it may still be working).
+ * `until` ends the wait early with what it returns (checked each second).
+ */
+export async function waitForResult(
+  client: RelayAdminClient,
+  id: number,
+  host: string,
+  timeoutS: number,
+  until?: (delivered: boolean | undefined) => ControlResult | undefined,
+): Promise<ControlResult> {
+  const deadline = Date.now() + timeoutS * 1000;
+  let delivered: boolean | undefined;
+  for (let left = timeoutS * 1000; left > 0; left = deadline - Date.now()) {
+    const answer = await client.result(id, Math.min(left, until ? 1_000 : 25_000));
+    if (answer.result) return answer.result;
+    delivered = answer.delivered;
+    const early = until?.(delivered);
+    if (early) return early;
   }
-  return undefined;
+  if (delivered === false) {
+    throw new CliError(`${host} did not take message ${id} within ${timeoutS} s: it stays queued at the relay until ${host} polls for it`);
+  }
+  if (delivered === true) throw new CliError(`${host} took message ${id} but gave no answer within ${timeoutS} s: it may still be working (see ps)`);
+  throw new CliError(`no answer from ${host} within ${timeoutS} s (message ${id})`);
 }
 
 async function pickHost(client: RelayAdminClient, wanted: string | undefined): Promise<string> {
@@ -164,32 +156,38 @@ function matches_(agent: AgentReport, target: string): boolean {
   return agent.tmuxSession === target || agent.label === target || (agent.agentId !== "" && agent.agentId === target);
 }
 
-function describeAgent(a: AgentReport): string {
+export function describeAgent(a: AgentReport): string {
   return `  ${cell(a?.tmuxSession)}  ${cell(a?.provider)}  ${cell(a?.label)}  ${cell(a?.status)}  pid ${cell(a?.pid) || "-"}  ${cell(a?.cwd)}`;
 }
 
 /** A host's agent records, whatever shape the relay gave them in. */
-function agentsOf(host: RelayHost | undefined): AgentReport[] {
+export function agentsOf(host: RelayHost | undefined): AgentReport[] {
   return Array.isArray(host?.agents) ? host.agents.filter((a) => typeof a === "object" && a !== null) : [];
 }
 
 /** A value from the relay as one line of text: strings escaped for the terminal, numbers as they are, anything else empty. */
-function cell(value: unknown): string {
+export function cell(value: unknown): string {
   if (typeof value === "string") return escapeTerminal(value);
   if (typeof value === "number" && Number.isFinite(value)) return String(value);
   return "";
 }
 
 /** The relay's admin client, for the config of these flags (checked against the plugins like every command's). */
-async function clientFor(args: CommonArgs): Promise<RelayAdminClient> {
+export async function clientFor(args: CommonArgs): Promise<RelayAdminClient> {
+  return (await clientAndConfig(args)).client;
+}
+
+/** The admin client and the config it was made from. */
+export async function clientAndConfig(args: CommonArgs): Promise<{ client: RelayAdminClient; config: ResolvedConfig }> {
   const { config } = await withPlugins(await loadCliConfig(args));
   const { RelayAdminClient } = await import("../plugins/relay-http/admin-client.js");
   const { relayOrigin } = await import("./context.js");
   const origin = relayOrigin(config); // an error that cannot reach the relay names it and why this one
-  return new RelayAdminClient({ relayUrl: config.relayUrl, ...(config.token ? { token: config.token } : {}), timeoutMs: config.requestTimeoutMs, origin });
+  const client = new RelayAdminClient({ relayUrl: config.relayUrl, ...(config.token ? { token: config.token } : {}), timeoutMs: config.requestTimeoutMs, origin });
+  return { client, config };
 }
 
-function ago(now: number, then: unknown): string {
+export function ago(now: number, then: unknown): string {
   if (typeof then !== "number" || !Number.isFinite(then)) return "?";
   const s = Math.max(0, Math.round((now - then) / 1000));
   if (s < 60) return `${s}s ago`;

@@ -35,27 +35,52 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
     )
     .command(
       "spawn <provider>",
-      "Start an agent on a host",
+      "Start an agent on a host and wait until it is ready (or say why not)",
       (y) =>
         y
           .positional("provider", { type: "string", demandOption: true, describe: "claude, codex, or a plugin's provider" })
-          .option("cwd", { type: "string", describe: "Working directory, inside the host's baseDir (default: baseDir)" })
+          .option("cwd", {
+            type: "string",
+            describe: "Working directory inside the host's baseDir: a path (./x, ../x, /abs, ~/x) is relative to this shell; a bare name is a folder of baseDir (default: baseDir)",
+          })
           .option("label", { type: "string", describe: "Agent label (default: <provider>-<time>)" })
           .option("prompt", { type: "string", describe: "Initial prompt" })
           .option("approval-mode", { type: "string", describe: "Approval mode (default: guarded)" })
-          .option("host", { type: "string", describe: "Orchestrator id; may be left out when exactly one host is online" })
+          .option("host", { type: "string", describe: "Orchestrator id; may be left out when exactly one online host offers the provider" })
           .option("restart", { type: "string", choices: ["never", "on-failure", "always"], describe: "Restart policy when the agent exits on its own (default: the host's, never)" })
           .option("replace", { type: "boolean", default: false, describe: "Replace a running agent with the same label" })
-          .option("wait", { type: "boolean", default: false, describe: "Wait for the host's answer, print it, and exit 1 if it failed" })
-          .option("timeout", { type: "number", default: 30, describe: "Seconds --wait waits" })
+          .option("wait", { type: "boolean", default: true, describe: "Wait for the outcome, print it, exit 1 if the agent did not start (--no-wait only sends)" })
+          .option("timeout", { type: "number", describe: "Seconds to wait (default: the host's start timeout + 30)" })
           .option("json", { type: "boolean", default: false, describe: "Print JSON" }),
-      async (args) => (await import("./agents.js")).runSpawn({ ...args, provider: args.provider! }),
+      async (args) => (await import("./spawn.js")).runSpawn({ ...args, provider: args.provider! }),
     )
     .command(
       "ps",
       "List hosts and their agents",
       (y) => y.option("json", { type: "boolean", default: false, describe: "Print JSON" }),
       async (args) => (await import("./agents.js")).runPs(args),
+    )
+    .command(
+      "hosts",
+      "List the hosts of the relay, or remove a stale one (hosts rm <id>)",
+      (y) =>
+        y
+          .command(
+            ["ls", "$0"],
+            "List hosts: state, last seen, providers, agents",
+            (z) => z.option("json", { type: "boolean", default: false, describe: "Print JSON" }),
+            async (args) => (await import("./hosts.js")).runHosts(args),
+          )
+          .command(
+            "rm <id>",
+            "Remove a host that is gone (refused for an online host unless --force)",
+            (z) =>
+              z
+                .positional("id", { type: "string", demandOption: true, describe: "Orchestrator id" })
+                .option("force", { type: "boolean", default: false, describe: "Remove it even if it is online (it registers again unless its daemon is stopped)" }),
+            async (args) => (await import("./hosts.js")).runHostsRm({ ...args, id: args.id! }),
+          ),
+      () => undefined,
     )
     .command(
       "stop [agent]",

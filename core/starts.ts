@@ -47,13 +47,20 @@ export class Starts {
       return Promise.resolve({ status: "ready", readyAt: agent.readyAt });
     }
     const timeoutMs = provider.startTimeoutMs ?? this.host.startTimeoutMs;
-    const watched = this.host.startup.watch(agent.session, provider, prompt, timeoutMs).then(async (outcome) => {
+    // Each answered dialog shows as the starting agent's detail: a client (`spawn`) can show it as progress.
+    const onDialog = (id: string) => {
+      if (registry.get(agent.session) !== agent || agent.status !== "starting") return;
+      agent.detail = `answered dialog "${id}"`;
+      this.host.changed();
+    };
+    const watched = this.host.startup.watch(agent.session, provider, prompt, timeoutMs, onDialog).then(async (outcome) => {
       if (this.starting.get(agent.session) === watched) this.starting.delete(agent.session);
       if (registry.get(agent.session) !== agent || agent.status === "stopping") return outcome;
       if (outcome.status === "ready") {
         if (prompt !== undefined && provider.prompt?.delivery === "type") this.recordPrompt(agent.session, agent.startedAt, true);
         agent.status = "ready";
         agent.readyAt = outcome.readyAt;
+        if (agent.detail?.startsWith("answered dialog")) delete agent.detail; // start-up progress, done
         logger.info(`${agent.session} is ready (${outcome.readyAt - agent.startedAt} ms)`);
       } else {
         if (outcome.status === "exited") {

@@ -15,6 +15,7 @@ interface Watch {
   provider: AgentProvider;
   prompt?: string;
   deadline: number;
+  timeoutMs: number;
   /** When each dialog was last answered, and how often. */
   answered: Map<string, { at: number; count: number }>;
   lastDialog?: string;
@@ -22,6 +23,8 @@ interface Watch {
   promptSent: boolean;
   lastScreen: string[];
   missing: number;
+  /** Told each time a dialog is answered (progress a client can show). */
+  onDialog?: (dialogId: string) => void;
   resolve(outcome: StartupOutcome): void;
 }
 
@@ -45,18 +48,20 @@ export class StartupWatcher {
     private readonly intervalMs = 100,
   ) {}
 
-  watch(session: string, provider: AgentProvider, prompt: string | undefined, timeoutMs: number): Promise<StartupOutcome> {
+  watch(session: string, provider: AgentProvider, prompt: string | undefined, timeoutMs: number, onDialog?: (dialogId: string) => void): Promise<StartupOutcome> {
     return new Promise((resolve) => {
       this.watches.set(session, {
         session,
         provider,
         ...(prompt ? { prompt } : {}),
         deadline: Date.now() + timeoutMs,
+        timeoutMs,
         answered: new Map(),
         busy: false,
         promptSent: !prompt || provider.prompt?.delivery !== "type",
         lastScreen: [],
         missing: 0,
+        ...(onDialog ? { onDialog } : {}),
         resolve: (outcome) => {
           this.watches.delete(session);
           resolve(outcome);
@@ -146,7 +151,10 @@ export class StartupWatcher {
         }
         watch.answered.set(dialog.id, { at: now, count: (last?.count ?? 0) + 1 });
         this.logger.debug(`${watch.session}: answering dialog "${dialog.id}" with ${keys.join(" ")}`);
-        this.run(watch, () => backend.sendKeys(watch.session, keys));
+        this.run(watch, async () => {
+          await backend.sendKeys(watch.session, keys);
+          watch.onDialog?.(dialog.id);
+        });
         return;
       }
     }
@@ -155,7 +163,7 @@ export class StartupWatcher {
         watch,
         watch.lastDialog
           ? `stuck on dialog "${watch.lastDialog}"`
-          : `no ready screen within ${Math.round((provider.startTimeoutMs ?? 0) / 1000) || "the"} s`,
+          : `no ready screen within ${Math.round(watch.timeoutMs / 1000)} s`,
       );
     }
   }

@@ -11,6 +11,8 @@ export interface RelayHost {
   version?: string;
   lastSeen: number;
   online: boolean;
+  /** What the daemon announced at registration: `heartbeatIntervalMs`, `startTimeoutsMs` (by provider), `instanceId`, ... (our daemons). */
+  meta?: Record<string, unknown>;
   agents: WireAgentReport[];
 }
 
@@ -39,13 +41,20 @@ export class RelayAdminClient {
     return message.id as number;
   }
 
-  /** The answer to a control, waiting up to `waitMs` for it; undefined while there is none. */
-  async result(messageId: number, waitMs: number): Promise<WireControlResult | undefined> {
+  /**
+   * The answer to a control, waiting up to `waitMs` for it. While there is
+   * none, `delivered` tells whether the host has taken the message (our
+   * relay says; undefined from relays that do not).
+   */
+  async result(messageId: number, waitMs: number): Promise<{ result: WireControlResult } | { result?: undefined; delivered?: boolean }> {
     const res = await this.http.request("GET", `/messages/${messageId}/result?wait=${waitMs}`, undefined, { extraMs: waitMs });
-    if (res.status === 202) return undefined;
+    if (res.status === 202) {
+      const pending = (await res.json().catch(() => undefined)) as { delivered?: unknown } | undefined;
+      return typeof pending?.delivered === "boolean" ? { delivered: pending.delivered } : {};
+    }
     if (res.status === 404) throw new RelayRequestError(`the relay does not take control results (or has no message ${messageId})`, 404);
     if (!res.ok) throw await failure("GET /messages/:id/result", res);
-    return (await res.json()) as WireControlResult;
+    return { result: (await res.json()) as WireControlResult };
   }
 
   async hosts(): Promise<RelayHost[]> {
@@ -56,6 +65,17 @@ export class RelayAdminClient {
     if (!Array.isArray(data)) throw new RelayRequestError("GET /orchestrators: expected an array of hosts");
     // What a relay stored is not trusted to have the shape it should: hosts and agents that are not objects are left out.
     return data.filter(isObject).map((h) => ({ ...h, agents: Array.isArray(h.agents) ? h.agents.filter(isObject) : [] })) as unknown as RelayHost[];
+  }
+
+  /** Forgets a host (`DELETE /api/orchestrators/:id`); an online one only with `force`. */
+  async removeHost(hostId: string, force = false): Promise<void> {
+    const res = await this.http.request("DELETE", `/orchestrators/${encodeURIComponent(hostId)}${force ? "?force=true" : ""}`);
+    if (res.status === 404) throw new RelayRequestError(`no host "${hostId}" on this relay (or the relay cannot remove hosts)`, 404);
+    if (res.status === 409) {
+      const refusal = (await res.json().catch(() => undefined)) as { error?: unknown } | undefined;
+      throw new RelayRequestError(typeof refusal?.error === "string" ? refusal.error : `host ${hostId} is online`, 409);
+    }
+    if (!res.ok) throw await failure("DELETE /orchestrators/:id", res);
   }
 
   /** Closes kept-alive connections. */

@@ -32,6 +32,8 @@ export class RelayHttpClient implements RelayTransport {
   private waiting = new AbortController();
   /** How many messages a poll asks for: halved after a poll fails (an answer too big to take), doubled back after each that succeeds. */
   private pollLimit = POLL_LIMIT;
+  /** The instance id of the last registration: saying "offline" speaks only for it. */
+  private instanceId?: string;
   /** The relay's epoch, from its registration answer and each poll (our relay; plain relays have none). */
   epoch?: string;
   /** The relay's clock minus ours, from the `Date` header of its answers. */
@@ -60,6 +62,8 @@ export class RelayHttpClient implements RelayTransport {
   }
 
   async register(registration: Registration): Promise<void> {
+    const instanceId = (registration.meta as Record<string, unknown> | undefined)?.instanceId;
+    if (typeof instanceId === "string") this.instanceId = instanceId;
     const res = await this.http.request("POST", "/orchestrators", wireRegistration(registration));
     if (!res.ok) throw await failure("POST /orchestrators", res);
     // A plain relay may answer anything; only ours lists extensions.
@@ -110,6 +114,16 @@ export class RelayHttpClient implements RelayTransport {
     }
     this.pollLimit = Math.min(POLL_LIMIT, this.pollLimit * 2);
     return data.filter((m): m is RelayMessage => typeof m === "object" && m !== null && Number.isSafeInteger((m as RelayMessage).id));
+  }
+
+  /**
+   * Tells the relay this host is going offline (the daemon stops cleanly),
+   * where the relay offers that (`host-offline`); otherwise does nothing: a
+   * plain relay sees the host go quiet and marks it offline in its own time.
+   */
+  async goOffline(): Promise<void> {
+    if (!this.extensions.has("host-offline")) return;
+    await this.call("POST", `/orchestrators/${encodeURIComponent(this.id)}/offline`, this.instanceId ? { instanceId: this.instanceId } : {});
   }
 
   /** Closes kept-alive connections. */

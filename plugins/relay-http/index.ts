@@ -22,7 +22,19 @@ export function relayHttpPlugin() {
       // After each registration, relay records of agents this host started and
       // no longer manages (left by a crash mid-stop) are removed.
       ctx.hooks.onConnected.tap(() => removeOrphans());
-      ctx.onClose(() => client.close());
+      // What clients size their waits by, in the registration's meta: the heartbeat interval (our relay counts a host
+      // offline after about three missed heartbeats) and each enabled provider's start timeout (`spawn` waits longer).
+      ctx.hooks.onHeartbeat.tap((info) => {
+        if (info.kind !== "register") return;
+        const providers = ctx.orchestrator.providers();
+        info.meta.heartbeatIntervalMs = config.heartbeatIntervalMs;
+        info.meta.startTimeoutsMs = Object.fromEntries(config.providers.map((p) => [p, providers.get(p)?.startTimeoutMs ?? config.startTimeoutMs]));
+      });
+      // Closers run after the final report: the relay then shows this host offline at once.
+      ctx.onClose(async () => {
+        await client.goOffline().catch((err: unknown) => logger.warn(`could not tell the relay this host is going offline: ${errorMessage(err)}`));
+        client.close();
+      });
       ctx.provideTransport(client);
 
       async function removeOrphans(): Promise<void> {

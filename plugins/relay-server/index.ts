@@ -11,7 +11,10 @@ const optionsSchema = z
     port: z.number().int().min(0).max(65535).default(4850),
     bind: z.string().min(1).default("127.0.0.1"),
     dataDir: z.string().min(1).optional(),
+    /** Silence after which a host that announces no heartbeat interval (a 0.9.0 daemon) is offline; others: three missed heartbeats. */
     offlineAfterMs: z.number().int().min(1000).default(90_000),
+    /** Forget hosts that have been offline for longer than this (default: keep them until `hosts rm`). */
+    forgetOfflineHostsAfterMs: z.number().int().min(0).optional(),
     maxBodyBytes: z.number().int().min(1024).default(1024 * 1024),
     /** One token per orchestrator id: that daemon can then act only as itself. Keep this file owner-only. */
     hostTokens: z.record(z.string().regex(/^[A-Za-z0-9._-]+$/), z.string().min(16, "expected a token of 16 characters or more")).optional(),

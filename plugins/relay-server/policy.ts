@@ -21,8 +21,9 @@ export class HostPolicy {
     const other = `this token acts only for orchestrator ${who.id}`;
     let m: RegExpMatchArray | null;
     if (path === "/api/orchestrators" && method === "POST") return (body as { id?: unknown })?.id === who.id ? undefined : other;
-    if ((m = path.match(/^\/api\/orchestrators\/([^/]+)(\/heartbeat|\/agents)?$/))) {
+    if ((m = path.match(/^\/api\/orchestrators\/([^/]+)(\/heartbeat|\/agents|\/offline)?$/))) {
       if (!m[2] && method === "GET" && this.readAll) return undefined;
+      if (!m[2] && method === "DELETE") return "only the relay's own token may remove hosts";
       return decodeURIComponent(m[1]!) === who.id ? undefined : other;
     }
     if (path === "/api/messages" && method === "GET") return url.searchParams.get("for") === self ? undefined : other;

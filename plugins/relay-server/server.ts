@@ -4,21 +4,24 @@ import type { z } from "zod";
 import { Secrets, type Logger } from "../../core/index.js";
 import { RateLimiter, RelayAuth } from "./auth.js";
 import { browserRefusal } from "./guard.js";
+import { HostLiveness } from "./hosts.js";
 import { HostPolicy } from "./policy.js";
 import { agentSchema, messageSchema, registrationSchema, reportSchema, SAFE_ID } from "./schemas.js";
 import { RelayStore, type MessageRow } from "./store.js";
 import { MIN_TOKEN_LENGTH, secureDataDir } from "./token.js";
 
 /** Extensions this relay offers beyond protocol v2, announced in the registration answer. */
-export const RELAY_EXTENSIONS = ["long-poll", "control-results"] as const;
+export const RELAY_EXTENSIONS = ["long-poll", "control-results", "host-offline"] as const;
 
 export interface RelayServerOptions {
   dataDir: string;
   port?: number;
   bind?: string;
   token?: string;
-  /** A host is offline when it has not been heard from for this long. */
+  /** A host that announces no heartbeat interval (0.9.0) is offline when it has not been heard from for this long. */
   offlineAfterMs?: number;
+  /** Forget hosts that have been offline for longer than this (kept when absent). */
+  forgetOfflineHostsAfterMs?: number;
   maxBodyBytes?: number;
   /** Tokens that each let one orchestrator act only as itself. */
   hostTokens?: Record<string, string>;
@@ -53,6 +56,7 @@ export class RelayServer {
   /** Requests without a valid token have a small budget of their own: a flood of them starves no one else. */
   private readonly unauthLimiter: RateLimiter;
   private readonly policy: HostPolicy;
+  private readonly liveness: HostLiveness;
   private port = 0;
   url = "";
 
@@ -73,6 +77,7 @@ export class RelayServer {
     secureDataDir(options.dataDir, (text) => options.logger?.warn(text));
     this.store = new RelayStore(options.dataDir);
     this.policy = new HostPolicy(this.store, options.hostTokensReadAll);
+    this.liveness = new HostLiveness(this.store, options);
   }
 
   async listen(): Promise<string> {
@@ -137,11 +142,17 @@ export class RelayServer {
       store.registerHost(reg.data.id, this.tokens.redactDeep(this.policy.registration(who, reg.data)), now);
       return send(res, 200, { ok: true, id: reg.data.id, extensions: RELAY_EXTENSIONS, epoch: store.epoch });
     }
-    if (path === "/api/orchestrators" && method === "GET") return send(res, 200, this.policy.visibleHosts(who, store.hosts()).map((h) => this.describeHost(h, now)));
-    if ((m = path.match(/^\/api\/orchestrators\/([^/]+)$/)) && method === "GET") {
-      const host = store.host(decodeURIComponent(m[1]!));
-      return host ? send(res, 200, this.describeHost(host, now)) : send(res, 404, { error: "unknown orchestrator" });
+    if (path === "/api/orchestrators" && method === "GET") {
+      this.liveness.prune(now);
+      return send(res, 200, this.policy.visibleHosts(who, store.hosts()).map((h) => this.liveness.describe(h, now)));
     }
+    if ((m = path.match(/^\/api\/orchestrators\/([^/]+)$/)) && method === "GET") {
+      this.liveness.prune(now);
+      const host = store.host(decodeURIComponent(m[1]!));
+      return host ? send(res, 200, this.liveness.describe(host, now)) : send(res, 404, { error: "unknown orchestrator" });
+    }
+    if ((m = path.match(/^\/api\/orchestrators\/([^/]+)$/)) && method === "DELETE") return this.removeHost(decodeURIComponent(m[1]!), url, res, now);
+    if ((m = path.match(/^\/api\/orchestrators\/([^/]+)\/offline$/)) && method === "POST") return this.hostOffline(decodeURIComponent(m[1]!), body, res, now);
     if ((m = path.match(/^\/api\/orchestrators\/([^/]+)\/heartbeat$/)) && method === "POST") {
       const id = decodeURIComponent(m[1]!);
       const [host, meta] = [store.host(id), (body as { meta?: unknown } | undefined)?.meta];
@@ -193,7 +204,9 @@ export class RelayServer {
           await this.waitFor(this.resultWaiters, id, wait, req);
           result = store.result(id);
         }
-        return result === undefined ? send(res, 202, { pending: true }) : send(res, 200, result);
+        // `delivered`: the addressee has been handed the message (or read it); until then it is queued at the relay.
+        if (result === undefined) return send(res, 202, { pending: true, delivered: store.delivered(id) });
+        return send(res, 200, result);
       }
     }
     if (path === "/api/agents" && method === "GET") return send(res, 200, this.policy.visibleAgents(who));
@@ -227,7 +240,9 @@ export class RelayServer {
       messages = this.store.messagesFor(to, sinceId, unread, limit);
     }
     res.setHeader("X-Relay-Epoch", this.store.epoch); // the daemon resets its journal when this changes
-    return send(res, 200, withinBytes(messages.map(wire), MAX_ANSWER_BYTES));
+    const answer = withinBytes(messages.map(wire), MAX_ANSWER_BYTES);
+    if (!res.req.destroyed) this.store.markDelivered(answer.map((m) => m.id), Date.now());
+    return send(res, 200, answer);
   }
 
   private waitFor<K>(waiters: Map<K, Set<() => void>>, key: K, ms: number, req: IncomingMessage): Promise<void> {
@@ -260,24 +275,43 @@ export class RelayServer {
     const current = field(host?.registration.meta, "instanceId");
     if (!host || typeof incoming !== "string" || typeof current !== "string" || incoming === current) return undefined;
     if (field(registration.meta, "previousInstanceId") === current) return undefined;
-    if (now - host.lastSeen >= (this.options.offlineAfterMs ?? 90_000)) return undefined;
+    if (!this.liveness.online(host, now)) return undefined;
     const pid = field(host.registration.meta, "pid");
     const where = `${String(host.registration.hostname ?? "another host")}${typeof pid === "number" ? ` pid ${pid}` : ""}`;
     return `orchestrator ${registration.id} is already running (${where}, last seen ${Math.round((now - host.lastSeen) / 1000)} s ago): one daemon per id`;
   }
 
-  private describeHost(host: ReturnType<RelayStore["hosts"]>[number], now: number) {
-    const offlineAfter = this.options.offlineAfterMs ?? 90_000;
-    const { id: _id, ...registration } = host.registration;
-    return {
-      id: host.id,
-      ...registration,
-      registeredAt: host.registeredAt,
-      lastSeen: host.lastSeen,
-      lastHeartbeat: host.lastHeartbeat ?? null,
-      online: now - host.lastSeen < offlineAfter,
-      agents: host.agents,
-    };
+  /**
+   * `DELETE /api/orchestrators/:id` (an extension, the admin's): forgets a
+   * stale host. An online one only with `?force=true` (it registers again at
+   * its next heartbeat unless its daemon is stopped).
+   */
+  private removeHost(id: string, url: URL, res: ServerResponse, now: number): void {
+    const host = this.store.host(id);
+    if (!host) return send(res, 404, { error: "unknown orchestrator" });
+    if (this.liveness.online(host, now) && url.searchParams.get("force") !== "true") {
+      const ago = Math.round((now - host.lastSeen) / 1000);
+      return send(res, 409, { error: `orchestrator ${id} is online (last seen ${ago} s ago): stop its daemon first, or force it` });
+    }
+    this.store.deleteHost(id);
+    return send(res, 200, { ok: true });
+  }
+
+  /**
+   * `POST /api/orchestrators/:id/offline` (the `host-offline` extension): a
+   * daemon that stops cleanly says so, and shows offline at once. Body
+   * `{ instanceId }`: ignored (409) when another instance has registered since.
+   */
+  private hostOffline(id: string, body: unknown, res: ServerResponse, now: number): void {
+    const host = this.store.host(id);
+    if (!host) return send(res, 404, { error: "unknown orchestrator" });
+    const claimed = (body as { instanceId?: unknown } | undefined)?.instanceId;
+    const current = (host.registration.meta as Record<string, unknown> | undefined)?.instanceId;
+    if (typeof claimed === "string" && typeof current === "string" && claimed !== current) {
+      return send(res, 409, { error: `another instance of orchestrator ${id} has registered since` });
+    }
+    this.store.hostOffline(id, now);
+    return send(res, 200, { ok: true });
   }
 
   private async readJson(req: IncomingMessage, res: ServerResponse): Promise<unknown> {

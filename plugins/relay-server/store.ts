@@ -9,6 +9,8 @@ export interface HostRow {
   registeredAt: number;
   lastSeen: number;
   lastHeartbeat?: number;
+  /** When its daemon said it was stopping (cleared by its next registration or heartbeat). */
+  offlineSince?: number;
   agents: Array<Record<string, unknown>>;
 }
 
@@ -62,6 +64,12 @@ export class RelayStore {
     // Databases from before records had owners: theirs stay the admin's.
     const columns = this.db.prepare("PRAGMA table_info(agents)").all() as Array<{ name: string }>;
     if (!columns.some((c) => c.name === "owner")) this.db.exec("ALTER TABLE agents ADD COLUMN owner TEXT");
+    // Databases from before daemons said they were stopping.
+    const hostColumns = this.db.prepare("PRAGMA table_info(hosts)").all() as Array<{ name: string }>;
+    if (!hostColumns.some((c) => c.name === "offline_since")) this.db.exec("ALTER TABLE hosts ADD COLUMN offline_since INTEGER");
+    // ... and from before the relay kept when a message was first handed to its addressee.
+    const messageColumns = this.db.prepare("PRAGMA table_info(messages)").all() as Array<{ name: string }>;
+    if (!messageColumns.some((c) => c.name === "delivered_at")) this.db.exec("ALTER TABLE messages ADD COLUMN delivered_at INTEGER");
     // The identity of this database's message sequence: a wiped relay starts a new one.
     this.db.prepare("INSERT OR IGNORE INTO relay_meta (key, value) VALUES ('epoch', ?)").run(randomUUID());
     this.epoch = (this.db.prepare("SELECT value FROM relay_meta WHERE key = 'epoch'").get() as { value: string }).value;
@@ -70,10 +78,13 @@ export class RelayStore {
     this.stmt = {
       upsertHost: this.db.prepare(
         `INSERT INTO hosts (id, registration, registered_at, last_seen) VALUES (?, ?, ?, ?)
-         ON CONFLICT(id) DO UPDATE SET registration = excluded.registration, registered_at = excluded.registered_at, last_seen = excluded.last_seen`,
+         ON CONFLICT(id) DO UPDATE SET registration = excluded.registration, registered_at = excluded.registered_at, last_seen = excluded.last_seen,
+         offline_since = NULL`,
       ),
       touchHost: this.db.prepare("UPDATE hosts SET last_seen = ? WHERE id = ?"),
-      heartbeat: this.db.prepare("UPDATE hosts SET last_seen = ?, last_heartbeat = ? WHERE id = ?"),
+      heartbeat: this.db.prepare("UPDATE hosts SET last_seen = ?, last_heartbeat = ?, offline_since = NULL WHERE id = ?"),
+      hostOffline: this.db.prepare("UPDATE hosts SET offline_since = ? WHERE id = ?"),
+      deleteHost: this.db.prepare("DELETE FROM hosts WHERE id = ?"),
       setAgents: this.db.prepare("UPDATE hosts SET agents = ?, last_seen = ? WHERE id = ?"),
       hosts: this.db.prepare("SELECT * FROM hosts ORDER BY id"),
       host: this.db.prepare("SELECT * FROM hosts WHERE id = ?"),
@@ -87,6 +98,11 @@ export class RelayStore {
          AND NOT EXISTS (SELECT 1 FROM message_reads r WHERE r.message_id = m.id AND r.reader = ?) ORDER BY m.id LIMIT ?`,
       ),
       message: this.db.prepare("SELECT * FROM messages WHERE id = ?"),
+      markDelivered: this.db.prepare("UPDATE messages SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL"),
+      delivered: this.db.prepare(
+        `SELECT 1 FROM messages m WHERE m.id = ? AND (m.delivered_at IS NOT NULL
+         OR EXISTS (SELECT 1 FROM message_reads r WHERE r.message_id = m.id AND r.reader = m.to_agent))`,
+      ),
       markRead: this.db.prepare("INSERT OR IGNORE INTO message_reads (message_id, reader, read_at) VALUES (?, ?, ?)"),
       // The first answer wins: a daemon that answers again after a crash changes nothing.
       setResult: this.db.prepare("INSERT OR IGNORE INTO results (message_id, result, created_at) VALUES (?, ?, ?)"),
@@ -115,6 +131,16 @@ export class RelayStore {
   /** Records a heartbeat; false when the host is not registered. */
   heartbeat(id: string, now: number): boolean {
     return this.stmt.heartbeat.run(now, now, id).changes > 0;
+  }
+
+  /** Records that a host's daemon said it is stopping; false when the host is not registered. */
+  hostOffline(id: string, now: number): boolean {
+    return this.stmt.hostOffline.run(now, id).changes > 0;
+  }
+
+  /** Forgets a host (its messages stay); false when there was none. */
+  deleteHost(id: string): boolean {
+    return this.stmt.deleteHost.run(id).changes > 0;
   }
 
   setHostAgents(id: string, agents: unknown[], now: number): boolean {
@@ -156,6 +182,19 @@ export class RelayStore {
   message(id: number): MessageRow | undefined {
     const row = this.stmt.message.get(id) as RawMessage | undefined;
     return row ? toMessage(row) : undefined;
+  }
+
+  /** Records that these messages were handed to their addressee (a poll answered with them). */
+  markDelivered(ids: number[], now: number): void {
+    if (ids.length === 0) return;
+    this.db.transaction(() => {
+      for (const id of ids) this.stmt.markDelivered.run(now, id);
+    })();
+  }
+
+  /** Whether message `id` has reached its addressee: handed to it in a poll answer, or read by it. */
+  delivered(id: number): boolean {
+    return this.stmt.delivered.get(id) !== undefined;
   }
 
   markRead(id: number, reader: string, now: number): void {
@@ -203,6 +242,7 @@ interface RawHost {
   registered_at: number;
   last_seen: number;
   last_heartbeat: number | null;
+  offline_since: number | null;
   agents: string;
 }
 
@@ -224,6 +264,7 @@ function toHost(row: RawHost): HostRow {
     registeredAt: row.registered_at,
     lastSeen: row.last_seen,
     ...(row.last_heartbeat !== null ? { lastHeartbeat: row.last_heartbeat } : {}),
+    ...(row.offline_since !== null ? { offlineSince: row.offline_since } : {}),
     agents: JSON.parse(row.agents) as Array<Record<string, unknown>>,
   };
 }

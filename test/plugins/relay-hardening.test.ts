@@ -114,6 +114,11 @@ describe("relay: host tokens isolate hosts", () => {
     expect(hostsOfA.map((h: any) => [h.id, h.hostname])).toEqual([["a", "a"]]);
     expect((await call("GET", "/orchestrators/b", undefined, A)).status).toBe(403);
     expect((await call("GET", "/orchestrators", undefined, admin)).body.map((h: any) => h.id)).toEqual(["a", "b"]);
+    // only a host's own daemon says it is going offline; only the admin removes hosts
+    expect((await call("POST", "/orchestrators/b/offline", {}, A)).status).toBe(403);
+    expect((await call("DELETE", "/orchestrators/b?force=true", undefined, A)).status).toBe(403);
+    expect((await call("DELETE", "/orchestrators/a?force=true", undefined, A)).status).toBe(403);
+    expect((await call("GET", "/orchestrators", undefined, admin)).body.map((h: any) => [h.id, h.online])).toEqual([["a", true], ["b", true]]);
 
     expect((await call("POST", "/agents", { id: "rec-b", label: "b's", tags: ["dashboard-spawned", "host-b"] }, B)).status).toBe(201);
     expect((await call("POST", "/agents", { id: "rec-admin", label: "admin's" }, admin)).status).toBe(201);

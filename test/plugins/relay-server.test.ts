@@ -44,7 +44,7 @@ describe("relay server: protocol v2", () => {
     const { call } = await relay();
     expect((await call("POST", "/orchestrators/box/heartbeat")).status).toBe(404);
     const reg = await call("POST", "/orchestrators", { id: "box", hostname: "box.local", providers: ["claude"], baseDir: "/p", envKeys: [], version: "0.9.0", protocolVersion: 2, meta: { pid: 1 } });
-    expect(reg).toEqual({ status: 200, body: { ok: true, id: "box", extensions: ["long-poll", "control-results"], epoch: expect.any(String) } });
+    expect(reg).toEqual({ status: 200, body: { ok: true, id: "box", extensions: ["long-poll", "control-results", "host-offline"], epoch: expect.any(String) } });
     expect(await call("GET", "/messages/cursor")).toEqual({ status: 200, body: { latestId: 0 } });
     expect((await call("POST", "/orchestrators/box/heartbeat")).status).toBe(200);
 

@@ -21,6 +21,8 @@ export class RelayProcess {
   constructor(
     private readonly home: TestHome,
     readonly dataDir: string,
+    /** More environment for the relay (a config file, say). */
+    private readonly env: Record<string, string> = {},
   ) {}
 
   get url(): string {
@@ -32,7 +34,7 @@ export class RelayProcess {
     this.port ||= await freePort();
     const child = spawn(process.execPath, [CLI, "relay", "--port", String(this.port), "--data-dir", this.dataDir], {
       cwd: this.home.home,
-      env: this.home.env({ AGENT_RELAY_TOKEN: this.token }),
+      env: this.home.env({ ...this.env, AGENT_RELAY_TOKEN: this.token }),
       stdio: ["ignore", "pipe", "pipe"],
     });
     this.child = child;
