@@ -42,7 +42,7 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
           .option("cwd", { type: "string", describe: "Working directory, inside the host's baseDir (default: baseDir)" })
           .option("label", { type: "string", describe: "Agent label (default: <provider>-<time>)" })
           .option("prompt", { type: "string", describe: "Initial prompt" })
-          .option("approval-mode", { type: "string", describe: "Approval mode (default: guarded)" })
+          .option("approval-mode", { type: "string", describe: "Approval mode: guarded (default), full, read-only; claude also default, acceptEdits, plan, bypassPermissions" })
           .option("host", { type: "string", describe: "Orchestrator id; may be left out when exactly one host is online" })
           .option("restart", { type: "string", choices: ["never", "on-failure", "always"], describe: "Restart policy when the agent exits on its own (default: the host's, never)" })
           .option("replace", { type: "boolean", default: false, describe: "Replace a running agent with the same label" })

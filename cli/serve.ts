@@ -44,6 +44,7 @@ export async function runUp(args: ServeArgs): Promise<void> {
   // The daemon in this process speaks to its relay with the relay's token (its own, when none is configured).
   const { config, plugins } = await withPlugins(await loadCliConfig({ ...args, relayUrl: local, token }, { relayTokenFile: false }));
   const orchestrator = await Orchestrator.create({ config, plugins, logger, secrets });
+  await (await import("./doctor.js")).warnFailedChecks(orchestrator, config, logger);
   await startOrExit(orchestrator);
   process.stdout.write(`relay ${server.url}\n`);
   untilSignal(orchestrator, logger, Boolean(args.stopAgents), () => server.close());

@@ -57,7 +57,11 @@ export interface AgentProvider {
    */
   working?: ScreenMatch;
   dialogs?: DialogRule[];
-  /** Screens that mean the agent cannot start (e.g. not logged in): it is reported stuck at once, with `detail`. */
+  /**
+   * Screens that mean the agent cannot start (e.g. not logged in): it is
+   * reported stuck at once, with `detail`. One on the last screen of an agent
+   * that exited during start-up adds its `detail` (the fix) to the exit.
+   */
   blockers?: Array<{ id: string; match: ScreenMatch; detail: string }>;
   prompt?: PromptRules;
   stop?: StopRules;

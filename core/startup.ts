@@ -109,10 +109,12 @@ export class StartupWatcher {
     const lastLines = await backend.capture(watch.session, 20).catch(() => nonEmpty(screen.lines));
     const tail = nonEmpty(lastLines).slice(-3).join(" | ");
     const code = screen.exitCode === undefined ? "an unknown status" : `status ${screen.exitCode}`;
+    // A blocker on its last screen says how to fix the exit (claude refusing to bypass permissions as root).
+    const blocker = watch.provider.blockers?.find((b) => screenMatches(lastLines, b.match));
     watch.resolve({
       status: "exited",
       ...(screen.exitCode !== undefined ? { code: screen.exitCode } : {}),
-      detail: `exited with ${code} during start-up${tail ? `: ${tail}` : ""}`,
+      detail: `exited with ${code} during start-up${tail ? `: ${tail}` : ""}${blocker ? `; ${blocker.detail}` : ""}`,
       lastLines: nonEmpty(lastLines),
     });
   }

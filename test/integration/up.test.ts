@@ -174,27 +174,4 @@ describe("up: a relay and a daemon in one process, driven by the CLI", () => {
   });
 });
 
-describe("an agent that refuses to start, seen from the CLI", () => {
-  it("spawn --wait fails with claude's own line; ps shows it exited with its code", async (ctx) => {
-    if (process.getuid?.() !== 0) ctx.skip();
-    const h = new TestHome();
-    const t = new TestTmux();
-    const plain = await new TestUp(h, t).start(); // no IS_SANDBOX: claude refuses to run as root
-    try {
-      const began = Date.now();
-      const spawned = await plain.cli(["spawn", "claude", "--label", "rooted", "--wait"]);
-      expect(Date.now() - began).toBeLessThan(15_000); // generous: the real figure (about 1 s) is for the bench
-      expect(spawned.code).toBe(1);
-      expect(spawned.stderr).toBe(
-        "error: box refused spawn [exited]: ar-claude-rooted exited with status 1 during start-up: --dangerously-skip-permissions cannot be used with root/sudo privileges for security reasons\n",
-      );
-      const ps = (await plain.cli(["ps"])).stdout;
-      expect(ps).toMatch(/ar-claude-rooted\s+claude\s+rooted\s+exited\(1\)/);
-      expect(ps).toContain("    └ exited with status 1 during start-up: --dangerously-skip-permissions cannot be used with root/sudo privileges");
-    } finally {
-      await plain.stop();
-      t.kill();
-      h.remove();
-    }
-  });
-});
+// An agent that refuses to start (claude as root), seen from the CLI: test/integration/claude-first-run.test.ts.
