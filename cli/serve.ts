@@ -2,6 +2,7 @@ import { createLogger, type Logger } from "../core/logger.js";
 import { Orchestrator } from "../core/orchestrator.js";
 import { Secrets } from "../core/secrets.js";
 import type { ResolvedConfig } from "../core/config/schema.js";
+import { CliError } from "./fatal.js";
 import { loadCliConfig, withPlugins, type CommonArgs } from "./load.js";
 
 export interface ServeArgs extends CommonArgs {
@@ -62,7 +63,11 @@ async function startServer(args: ServeArgs, config: ResolvedConfig, logger: Logg
   // The relay's tokens are never logged, answered or reported, whoever echoes them.
   for (const token of [options.token, ...Object.values(options.hostTokens ?? {})]) secrets.add(token);
   const server = new RelayServer({ ...options, logger: relayLogger });
-  await server.listen();
+  await server.listen().catch(async (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EADDRINUSE") throw err;
+    const { describePortOwner } = await import("./port-owner.js");
+    throw new CliError(await describePortOwner(options.bind ?? "127.0.0.1", options.port ?? 4850));
+  });
   relayLogger.info(`relay listening on ${server.url}`);
   if (tokenFile) relayLogger.info(`relay token in ${tokenFile} (owner-only; local CLI commands read it from there)`);
   return { server, token: options.token };

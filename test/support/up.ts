@@ -31,6 +31,11 @@ export class TestUp {
     });
   }
 
+  /** The pid of the `up` process. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /** The token file `up` keeps when no token is configured. */
   get tokenFile(): string {
     return join(this.home.home, ".agent-relay", "relay", "token");
