@@ -76,7 +76,8 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
         y
           .positional("agent", { type: "string", demandOption: true })
           .option("lines", { alias: "n", type: "number", default: 100, describe: "How many lines" })
-          .option("follow", { alias: "f", type: "boolean", default: false, describe: "Keep printing new lines" }),
+          .option("follow", { alias: "f", type: "boolean", default: false, describe: "Keep printing what changes: new lines, or a redrawn screen (in place on a terminal)" })
+          .option("json", { type: "boolean", default: false, describe: "Print JSON ({host, session, label, lines}; with --follow, one object a line per change)" }),
       async (args) => (await import("./local.js")).runLogs({ ...args, agent: args.agent! }),
     )
     .command(

@@ -45,9 +45,10 @@ export async function runUp(args: ServeArgs): Promise<void> {
   // The daemon in this process speaks to its relay with the relay's token (its own, when none is configured).
   const { config, plugins } = await withPlugins(await loadCliConfig({ ...args, relayUrl: local, token }, { relayTokenFile: false }));
   const orchestrator = await Orchestrator.create({ config, plugins, logger, secrets });
-  await (await import("./doctor.js")).warnFailedChecks(orchestrator, config, logger);
   await startOrExit(orchestrator);
   process.stdout.write(`relay ${server.url}\n`);
+  // The doctor's checks, after the start (they take a moment): what would fail is a warning now, not at the first spawn.
+  void import("./doctor.js").then(({ warnFailedChecks }) => warnFailedChecks(orchestrator, config, logger));
   untilSignal(orchestrator, logger, Boolean(args.stopAgents), () => server.close());
 }
 
@@ -99,6 +100,10 @@ export function untilSignal(orchestrator: Orchestrator, logger: Logger, stopAgen
     if (stopping) return;
     stopping = true;
     logger.info(`${signal}: stopping${stopAgents ? " (and the agents)" : ""}`);
+    if (!stopAgents) {
+      const running = orchestrator.agents().filter((a) => a.status !== "exited" && a.status !== "stopping");
+      if (running.length > 0) logger.info(keepRunningNote(running.map((a) => a.tmuxSession)));
+    }
     await orchestrator.stop({ stopAgents });
     await after?.();
     process.exit(0);
@@ -112,4 +117,13 @@ export function untilSignal(orchestrator: Orchestrator, logger: Logger, stopAgen
     await after?.();
     process.exit(1);
   });
+}
+
+/** What Ctrl-C of a daemon says about the agents it leaves running: that they do, and how to stop them. */
+function keepRunningNote(sessions: string[]): string {
+  const shown = sessions.length > 5 ? `${sessions.slice(0, 5).join(", ")}, …` : sessions.join(", ");
+  return (
+    `${sessions.length} agent${sessions.length === 1 ? " keeps" : "s keep"} running (${shown}): ` +
+    "to stop them, start the daemon again and run `agent-relay-orchestrator stop --all`; or start it with --stop-agents to stop them with it"
+  );
 }

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { TestHome } from "../support/env.js";
 import { TestTmux } from "../support/tmux.js";
 import { TestUp } from "../support/up.js";
+import { waitFor } from "../support/wait.js";
 
 // Issue #14.6: claude's first run works or says how. Root is simulated by the fake claude
 // (FAKE_CLAUDE_ROOT), so these tests do not depend on the uid they run as.
@@ -95,7 +96,9 @@ describe("claude's approval modes, from spawn --approval-mode", () => {
 describe("up runs the doctor's checks at start", () => {
   it("warns about each check that would fail, and still starts", async () => {
     const u = await startUp({ env: { IS_SANDBOX: "1" }, claude: { bin: "claude-not-installed" } });
-    expect(u.logs).toContainEqual(expect.stringMatching(/doctor: provider claude: "claude-not-installed" is not installed or not in PATH$/));
+    await waitFor("the doctor's warning", () => u.logs.find((l) => l.includes("doctor:")));
+    await new Promise((r) => setTimeout(r, 1_000)); // any other warning would come with it
+    expect(u.logs).toContainEqual(expect.stringMatching(/WARN doctor: provider claude: "claude-not-installed" is not installed or not in PATH$/));
     expect(u.logs.filter((l) => l.includes("doctor:"))).toHaveLength(1); // the passing checks stay quiet
     expect((await u.cli(["ps"])).stdout).toMatch(/^box\s+online/m);
   });

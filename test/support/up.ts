@@ -53,8 +53,8 @@ export class TestUp {
     child.stderr!.setEncoding("utf8").on("data", (c: string) => this.logs.push(...c.split("\n").filter(Boolean)));
     let out = "";
     child.stdout!.setEncoding("utf8").on("data", (c: string) => (out += c));
-    this.url = (await waitFor("up to print its relay URL", () => out.match(/^relay (http:\/\/\S+)$/m)?.[1])) as string;
-    await waitFor("the daemon to register", () => this.logs.some((l) => /registered as box/.test(l)));
+    this.url = (await waitFor("up to print its relay URL", () => out.match(/^relay (http:\/\/\S+)$/m)?.[1], 30_000)) as string; // generous: a busy machine
+    await waitFor("the daemon to register", () => this.logs.some((l) => /registered as box/.test(l)), 30_000);
     return this;
   }
 
