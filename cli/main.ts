@@ -54,7 +54,11 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
     .command(
       "ps",
       "List hosts and their agents",
-      (y) => y.option("json", { type: "boolean", default: false, describe: "Print JSON" }),
+      (y) =>
+        y
+          .option("json", { type: "boolean", default: false, describe: "Print JSON" })
+          .option("watch", { alias: "w", type: "boolean", default: false, describe: "Keep the view live: redrawn in place on a terminal, a new table on each change elsewhere (Ctrl-C quits)" })
+          .option("interval", { type: "number", default: 2, describe: "Seconds between looks with --watch" }),
       async (args) => (await import("./agents.js")).runPs(args),
     )
     .command(
