@@ -112,6 +112,7 @@ describe("logs", () => {
       const seen = outer.capture("term"); // the terminal's screen and its scrollback
       expect(count(seen, "Welcome to Claude Code")).toBe(1);
       expect(count(seen, "> second")).toBe(1);
+      expect(count(seen, "? for shortcuts")).toBe(1); // the footer too: redrawn, not printed again below
     } finally {
       outer.kill();
     }
