@@ -30,41 +30,47 @@ export async function runTargeted(action: "shutdown" | "restart", args: TargetAr
   await send(client, host, { action, agentId: args.agent, requestedBy: "cli", requestedAt: Date.now() }, args);
 }
 
-/** `ps`: hosts and their agents, as a table or JSON. Every field came from the relay: shown, never acted on. */
-export async function runPs(args: CommonArgs & { json?: boolean }): Promise<void> {
+/** `ps`: hosts and their agents, as a table or JSON; with --watch, a live view (see `watchPs`). */
+export async function runPs(args: CommonArgs & { json?: boolean; watch?: boolean; interval?: number }): Promise<void> {
+  if (args.watch) positive(args.interval ?? 2, "--interval");
   const client = await clientFor(args);
+  if (args.watch) {
+    const { watchPs } = await import("./watch.js");
+    const out = process.stdout;
+    return watchPs(() => client.hosts(), { intervalMs: (args.interval ?? 2) * 1000, tty: Boolean(out.isTTY), json: Boolean(args.json), write: (text) => out.write(text), render: psTable });
+  }
   const hosts = await client.hosts();
-  if (args.json) {
-    process.stdout.write(safeJson(hosts, 2) + "\n");
-    return;
-  }
-  if (hosts.length === 0) {
-    process.stdout.write("no hosts have registered with this relay\n");
-    return;
-  }
-  const now = Date.now();
+  process.stdout.write(args.json ? safeJson(hosts, 2) + "\n" : psTable(hosts, Date.now()));
+}
+
+/** The `ps` table. Every field came from the relay: shown, never acted on. */
+export function psTable(hosts: RelayHost[], now: number): string {
+  if (hosts.length === 0) return "no hosts have registered with this relay\n";
   const rows: Array<{ cells: string[]; detail?: string }> = [
-    { cells: ["HOST", "STATE", "SEEN", "SESSION", "PROVIDER", "LABEL", "STATUS", "PID", "STARTED", "READY IN", "CWD"] },
+    { cells: ["HOST", "STATE", "SEEN", "SESSION", "PROVIDER", "LABEL", "STATUS", "PID", "STARTED", "READY IN", "RESTARTS", "CWD"] },
   ];
   for (const host of hosts) {
     const id = cell(host?.id);
     const state = host?.online ? "online" : "offline";
     const seen = ago(now, host?.lastSeen);
     const agents = agentsOf(host);
-    if (agents.length === 0) rows.push({ cells: [id, state, seen, "-", "", "", "", "", "", "", ""] });
+    if (agents.length === 0) rows.push({ cells: [id, state, seen, "-", "", "", "", "", "", "", "", ""] });
     for (const a of agents) {
       const status = a.status === "exited" && typeof a.exitCode === "number" ? `exited(${a.exitCode})` : cell(a.status);
       const readyIn = typeof a.timeToReadyMs === "number" ? `${(a.timeToReadyMs / 1000).toFixed(1)}s` : "";
-      const cells = [id, state, seen, cell(a.tmuxSession), cell(a.provider), cell(a.label), status, cell(a.pid), ago(now, a.startedAt), readyIn, cell(a.cwd)];
+      const restarts = cell(a.restarts) || "0";
+      const cells = [id, state, seen, cell(a.tmuxSession), cell(a.provider), cell(a.label), status, cell(a.pid), ago(now, a.startedAt), readyIn, restarts, cell(a.cwd)];
       const detail = a.detail !== undefined && (a.status === "stuck" || a.status === "exited") ? { detail: cell(a.detail) } : {};
       rows.push({ cells, ...detail });
     }
   }
   const widths = rows[0]!.cells.map((_, i) => Math.max(...rows.map((r) => r.cells[i]!.length)));
+  let text = "";
   for (const row of rows) {
-    process.stdout.write(row.cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd() + "\n");
-    if (row.detail) process.stdout.write(`    └ ${row.detail}\n`);
+    text += row.cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd() + "\n";
+    if (row.detail) text += `    └ ${row.detail}\n`;
   }
+  return text;
 }
 
 async function send(client: RelayAdminClient, host: string, control: ControlPayload, args: { wait?: boolean; timeout: number; json?: boolean }) {

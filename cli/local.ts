@@ -1,11 +1,12 @@
 import { spawn } from "node:child_process";
 import { Orchestrator } from "../core/orchestrator.js";
 import type { BackendSession } from "../core/types.js";
+import { safeJson } from "../core/text.js";
 import { positive } from "./agents.js";
 import { noDaemon } from "./context.js";
 import { CliError } from "./fatal.js";
 import { loadCliConfig, withPlugins, type CommonArgs } from "./load.js";
-import { loggerFor } from "./serve.js";
+import { loggerFor } from "./log.js";
 
 /** The backend of this host (as the daemon configures it), and the session of the named agent. */
 async function localAgent(args: CommonArgs & { agent: string }) {
@@ -21,31 +22,26 @@ async function localAgent(args: CommonArgs & { agent: string }) {
     throw new CliError(`no agent "${args.agent}" on this host${known ? ` (agents here: ${known})` : ""}; ${daemon || "logs and attach work on the agent's own host"}`);
   }
   if (found.length > 1) throw new CliError(`"${args.agent}" matches ${found.map((s) => s.name).join(", ")}: use the session name`);
-  return { backend, session: found[0]! };
+  return { backend, session: found[0]!, host: config.id };
 }
 
-/** `logs`: the agent's screen and scrollback, from its own host. */
-export async function runLogs(args: CommonArgs & { agent: string; follow?: boolean; lines: number }): Promise<void> {
+/** `logs`: the agent's screen and scrollback, from its own host; with --follow, what changes next (see `followSession`). */
+export async function runLogs(args: CommonArgs & { agent: string; follow?: boolean; lines: number; json?: boolean }): Promise<void> {
   positive(args.lines, "--lines");
-  const { backend, session } = await localAgent(args);
+  const { backend, session, host } = await localAgent(args);
   const FOLLOW_WINDOW = 2000;
-  let shown = await backend.capture(session.name, args.follow ? Math.max(args.lines, FOLLOW_WINDOW) : args.lines);
+  const shown = await backend.capture(session.name, args.follow ? Math.max(args.lines, FOLLOW_WINDOW) : args.lines);
   const first = shown.slice(-args.lines);
-  process.stdout.write(first.join("\n") + (first.length ? "\n" : ""));
-  if (!args.follow) return;
-  for (;;) {
-    await new Promise((r) => setTimeout(r, 500));
-    let lines: string[];
-    try {
-      lines = await backend.capture(session.name, Math.max(args.lines, FOLLOW_WINDOW));
-    } catch {
-      process.stderr.write(`${session.name} has ended\n`);
-      return;
-    }
-    const fresh = newLines(shown, lines);
-    if (fresh.length) process.stdout.write(fresh.join("\n") + "\n");
-    shown = lines;
+  if (args.json) {
+    const label = session.meta?.label;
+    process.stdout.write(safeJson({ host, session: session.name, ...(typeof label === "string" ? { label } : {}), lines: first }) + "\n");
+  } else {
+    process.stdout.write(first.join("\n") + (first.length ? "\n" : ""));
   }
+  if (!args.follow) return;
+  const { followSession } = await import("./follow.js");
+  const out = process.stdout;
+  await followSession(backend, session.name, shown, { write: (text) => out.write(text), tty: Boolean(out.isTTY), json: Boolean(args.json), rows: out.rows });
 }
 
 /** `attach`: this terminal joins the agent's session. */
@@ -57,26 +53,6 @@ export async function runAttach(args: CommonArgs & { agent: string }): Promise<v
   delete env.TMUX; // nesting is what the user asked for
   const child = spawn(argv[0]!, argv.slice(1), { stdio: "inherit", env });
   process.exitCode = await new Promise<number>((resolve) => child.on("exit", (code) => resolve(code ?? 1)));
-}
-
-/**
- * What to print when a screen went from `prev` to `next`: lines appended
- * (scrolled output), or else everything from the first line that changed
- * (a full-screen program redrawing in place).
- */
-export function newLines(prev: string[], next: string[]): string[] {
-  let same = 0;
-  while (same < prev.length && same < next.length && prev[same] === next[same]) same++;
-  if (same > 0 || prev.length === 0) return next.slice(same);
-  // The first line is gone: output scrolled past the history limit. Print
-  // what follows the last place prev's tail stands in now.
-  for (let k = Math.min(prev.length, 20); k > 0; k--) {
-    const tail = prev.slice(-k);
-    for (let j = next.length - k; j >= 0; j--) {
-      if (tail.every((line, i) => next[j + i] === line)) return next.slice(j + k);
-    }
-  }
-  return next;
 }
 
 function name(s: BackendSession): string {

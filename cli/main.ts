@@ -45,7 +45,7 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
           })
           .option("label", { type: "string", describe: "Agent label (default: <provider>-<time>)" })
           .option("prompt", { type: "string", describe: "Initial prompt" })
-          .option("approval-mode", { type: "string", describe: "Approval mode (default: guarded)" })
+          .option("approval-mode", { type: "string", describe: "Approval mode: guarded (default), full, read-only; claude also default, acceptEdits, plan, bypassPermissions" })
           .option("host", { type: "string", describe: "Orchestrator id; may be left out when exactly one online host offers the provider" })
           .option("restart", { type: "string", choices: ["never", "on-failure", "always"], describe: "Restart policy when the agent exits on its own (default: the host's, never)" })
           .option("replace", { type: "boolean", default: false, describe: "Replace a running agent with the same label" })
@@ -57,7 +57,11 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
     .command(
       "ps",
       "List hosts and their agents",
-      (y) => y.option("json", { type: "boolean", default: false, describe: "Print JSON" }),
+      (y) =>
+        y
+          .option("json", { type: "boolean", default: false, describe: "Print JSON" })
+          .option("watch", { alias: "w", type: "boolean", default: false, describe: "Keep the view live: redrawn in place on a terminal, a new table on each change elsewhere (Ctrl-C quits)" })
+          .option("interval", { type: "number", default: 2, describe: "Seconds between looks with --watch" }),
       async (args) => (await import("./agents.js")).runPs(args),
     )
     .command(
@@ -101,7 +105,8 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
         y
           .positional("agent", { type: "string", demandOption: true })
           .option("lines", { alias: "n", type: "number", default: 100, describe: "How many lines" })
-          .option("follow", { alias: "f", type: "boolean", default: false, describe: "Keep printing new lines" }),
+          .option("follow", { alias: "f", type: "boolean", default: false, describe: "Keep printing what changes: new lines, or a redrawn screen (in place on a terminal)" })
+          .option("json", { type: "boolean", default: false, describe: "Print JSON ({host, session, label, lines}; with --follow, one object a line per change)" }),
       async (args) => (await import("./local.js")).runLogs({ ...args, agent: args.agent! }),
     )
     .command(

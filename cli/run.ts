@@ -2,7 +2,8 @@ import { Orchestrator } from "../core/orchestrator.js";
 import { Secrets } from "../core/secrets.js";
 import { loadCliConfig, withPlugins, type CommonArgs } from "./load.js";
 import { saveDaemonContext } from "./context.js";
-import { configLine, loggerFor, startOrExit, untilSignal } from "./serve.js";
+import { loggerFor } from "./log.js";
+import { configLine, startOrExit, untilSignal } from "./serve.js";
 
 /**
  * Runs the daemon until SIGTERM or SIGINT. The CLI is the composition root:

@@ -1,8 +1,10 @@
-import { createLogger, type Logger } from "../core/logger.js";
+import type { Logger } from "../core/logger.js";
+import { loggerFor } from "./log.js";
 import { Orchestrator } from "../core/orchestrator.js";
 import { Secrets } from "../core/secrets.js";
 import type { ResolvedConfig } from "../core/config/schema.js";
 import { saveDaemonContext } from "./context.js";
+import { CliError } from "./fatal.js";
 import { loadCliConfig, withPlugins, type CommonArgs } from "./load.js";
 
 export interface ServeArgs extends CommonArgs {
@@ -49,6 +51,8 @@ export async function runUp(args: ServeArgs): Promise<void> {
   await startOrExit(orchestrator);
   await saveDaemonContext("up", config, { relayUrl: local, tokenFile }, logger);
   process.stdout.write(`relay ${server.url}\n`);
+  // The doctor's checks, after the start (they take a moment): what would fail is a warning now, not at the first spawn.
+  void import("./doctor.js").then(({ warnFailedChecks }) => warnFailedChecks(orchestrator, config, logger));
   untilSignal(orchestrator, logger, Boolean(args.stopAgents), () => server.close());
 }
 
@@ -64,7 +68,11 @@ async function startServer(args: ServeArgs, config: ResolvedConfig, logger: Logg
   // The relay's tokens are never logged, answered or reported, whoever echoes them.
   for (const token of [options.token, ...Object.values(options.hostTokens ?? {})]) secrets.add(token);
   const server = new RelayServer({ ...options, logger: relayLogger });
-  await server.listen();
+  await server.listen().catch(async (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EADDRINUSE") throw err;
+    const { describePortOwner } = await import("./port-owner.js");
+    throw new CliError(await describePortOwner(options.bind ?? "127.0.0.1", options.port ?? 4850));
+  });
   relayLogger.info(`relay listening on ${server.url}`);
   if (tokenFile) relayLogger.info(`relay token in ${tokenFile} (owner-only; local CLI commands read it from there)`);
   return { server, token: options.token, tokenFile };
@@ -73,12 +81,6 @@ async function startServer(args: ServeArgs, config: ResolvedConfig, logger: Logg
 /** The line `up` and `run` start with: the config file they loaded, or that they loaded none. */
 export function configLine(config: ResolvedConfig): string {
   return config.configFile ? `config: ${config.configFile}` : "config: no config file (defaults, environment and flags only)";
-}
-
-/** The logger of a command, redacting `secrets` (the relay token is added). Hand the same set to the orchestrator. */
-export function loggerFor(config: ResolvedConfig, secrets: Secrets = new Secrets()): Logger {
-  secrets.add(config.token);
-  return createLogger({ level: config.logLevel, secrets: () => secrets });
 }
 
 /** Starts a daemon; one that cannot (another daemon holds its id's lock, say) says why and exits at once. */
@@ -101,6 +103,10 @@ export function untilSignal(orchestrator: Orchestrator, logger: Logger, stopAgen
     if (stopping) return;
     stopping = true;
     logger.info(`${signal}: stopping${stopAgents ? " (and the agents)" : ""}`);
+    if (!stopAgents) {
+      const running = orchestrator.agents().filter((a) => a.status !== "exited" && a.status !== "stopping");
+      if (running.length > 0) logger.info(keepRunningNote(running.map((a) => a.session)));
+    }
     await orchestrator.stop({ stopAgents });
     await after?.();
     process.exit(0);
@@ -114,4 +120,13 @@ export function untilSignal(orchestrator: Orchestrator, logger: Logger, stopAgen
     await after?.();
     process.exit(1);
   });
+}
+
+/** What Ctrl-C of a daemon says about the agents it leaves running: that they do, and how to stop them. */
+function keepRunningNote(sessions: string[]): string {
+  const shown = sessions.length > 5 ? `${sessions.slice(0, 5).join(", ")}, …` : sessions.join(", ");
+  return (
+    `${sessions.length} agent${sessions.length === 1 ? " keeps" : "s keep"} running (${shown}): ` +
+    "to stop them, start the daemon again and run `agent-relay-orchestrator stop --all`; or start it with --stop-agents to stop them with it"
+  );
 }

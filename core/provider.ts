@@ -57,8 +57,18 @@ export interface AgentProvider {
    */
   working?: ScreenMatch;
   dialogs?: DialogRule[];
-  /** Screens that mean the agent cannot start (e.g. not logged in): it is reported stuck at once, with `detail`. */
+  /**
+   * Screens that mean the agent cannot start (e.g. not logged in): it is
+   * reported stuck at once, with `detail`. One on the last screen of an agent
+   * that exited during start-up adds its `detail` (the fix) to the exit.
+   */
   blockers?: Array<{ id: string; match: ScreenMatch; detail: string }>;
+  /**
+   * Last screens of an agent that exited during start-up, and the fix to add
+   * to the exit's detail. Read only once the process has ended (a blocker is
+   * also read while the agent runs, and reports it stuck).
+   */
+  exitHints?: Array<{ id: string; match: ScreenMatch; detail: string }>;
   prompt?: PromptRules;
   stop?: StopRules;
   /** How long start-up may take before the agent is reported stuck. */

@@ -5,7 +5,7 @@ import type { Journal } from "./journal.js";
 import { GIT_SHA, PROTOCOL_VERSION, VERSION } from "./version.js";
 import { RelayRequestError, type RelayTransport } from "./plugin.js";
 import type { Logger } from "./logger.js";
-import type { ResolvedConfig } from "./config/schema.js";
+import { sourceLabel, type ResolvedConfig } from "./config/schema.js";
 import type { AgentReport, HeartbeatInfo } from "./types.js";
 
 /**
@@ -102,6 +102,12 @@ export class RelaySession {
         if (err instanceof RelayRequestError && err.status === 409) {
           // Another live daemon has this id at the relay: retrying would only fight it.
           this.host.fail(new Error(`the relay refused this daemon: ${errorMessage(err)}`));
+          break;
+        }
+        if (err instanceof RelayRequestError && (err.status === 401 || err.status === 403) && this.needsRegister) {
+          // A wrong token does not fix itself: retrying forever would only hide it. The message names where it came from, never its value.
+          const from = config.token ? `the token (from ${sourceLabel(config.sources.token)})` : "no token (none is configured)";
+          this.host.fail(new Error(`the relay ${config.relayUrl} refused ${from} with HTTP ${err.status} at registration: set the relay's token (AGENT_RELAY_TOKEN, or token in the config)`));
           break;
         }
         if (this.connected || this.failures === 0) {

@@ -114,10 +114,12 @@ export class StartupWatcher {
     const lastLines = await backend.capture(watch.session, 20).catch(() => nonEmpty(screen.lines));
     const tail = nonEmpty(lastLines).slice(-3).join(" | ");
     const code = screen.exitCode === undefined ? "an unknown status" : `status ${screen.exitCode}`;
+    // An exit hint (or a blocker) on its last screen says how to fix the exit.
+    const blocker = [...(watch.provider.exitHints ?? []), ...(watch.provider.blockers ?? [])].find((b) => screenMatches(lastLines, b.match));
     watch.resolve({
       status: "exited",
       ...(screen.exitCode !== undefined ? { code: screen.exitCode } : {}),
-      detail: `exited with ${code} during start-up${tail ? `: ${tail}` : ""}`,
+      detail: `exited with ${code} during start-up${tail ? `: ${tail}` : ""}${blocker ? `; ${blocker.detail}` : ""}`,
       lastLines: nonEmpty(lastLines),
     });
   }

@@ -2,8 +2,10 @@ import { existsSync, statSync } from "node:fs";
 import { homedir, hostname as osHostname } from "node:os";
 import { dirname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { z } from "zod";
 import { ConfigError, errorMessage, isConfigError } from "../errors.js";
 import type { Plugin } from "../plugin.js";
+import { hint } from "./plugins.js";
 import {
   CORE_KEYS,
   coreDefaults,
@@ -238,8 +240,20 @@ export function validateUserConfig(config: unknown, where: string): UserConfig {
     throw new ConfigError(`${where}: expected the config to be an object (export default defineConfig({...}))`);
   }
   const result = userConfigSchema.safeParse(config);
-  if (!result.success) throw new ConfigError(describeIssues(result.error, where));
+  if (!result.success) throw new ConfigError(describeIssues(withCoreHints(result.error), where));
   return result.data as UserConfig;
+}
+
+/** A top-level key that is not the core's and not a section (`providres: [...]`): named with the nearest core key. */
+function withCoreHints(error: z.ZodError): z.ZodError {
+  for (const issue of error.issues) {
+    const key = issue.path.at(-1);
+    const topLevel = issue.path.length === 1 || (issue.path.length === 3 && issue.path[0] === "hosts");
+    if (!topLevel || typeof key !== "string" || CORE_KEYS.has(key)) continue;
+    const near = hint(key, [...CORE_KEYS].filter((k) => issue.path.length === 1 || k !== "hosts"));
+    if (near) (issue as { message: string }).message = `unknown key${near}`;
+  }
+  return error;
 }
 
 /** `*` matches any run of characters, `?` one; case-insensitive, whole name. */

@@ -107,7 +107,7 @@ function shapeAt(schema: z.ZodType, path: readonly PropertyKey[]): Record<string
 }
 
 /** ` (did you mean "x"?)` when a known name is close to `name`. */
-function hint(name: string, known: readonly string[]): string {
+export function hint(name: string, known: readonly string[]): string {
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of known) {

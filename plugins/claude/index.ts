@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { defineProvider, readPluginOptions, screensSchema, withScreenOverrides, type AgentProvider } from "../../core/index.js";
+import { ControlError, defineProvider, readPluginOptions, screensSchema, withScreenOverrides, type AgentProvider } from "../../core/index.js";
 
 export const CLAUDE_PLUGIN = "claude";
 
@@ -22,7 +22,34 @@ export const CLAUDE_SCREENS = {
     },
     { id: "bypass-permissions", match: { all: ["running in Bypass Permissions mode"] }, choose: "^Yes, I accept" },
   ],
-  blockers: [{ id: "not-logged-in", match: { all: ["Not logged in"] }, detail: "claude is not logged in: run `claude` and /login as this user" }],
+  blockers: [
+    { id: "not-logged-in", match: { all: ["Not logged in"] }, detail: "claude is not logged in: run `claude` and /login as this user" },
+  ],
+  // Claude refuses to bypass permissions as root, and exits: the fix goes with the exit.
+  exitHints: [
+    {
+      id: "root-bypass",
+      match: { all: ["cannot be used with root/sudo privileges"] },
+      detail: 'fix: set IS_SANDBOX=1 in the env policy (config env: { IS_SANDBOX: "1" }) if this host is a sandbox, or use a non-bypass --approval-mode (default, acceptEdits, plan)',
+    },
+  ],
+};
+
+const BYPASS = "--dangerously-skip-permissions";
+
+/**
+ * Claude's arguments per approval mode: claude's own `--permission-mode`
+ * values, and the protocol's names. `guarded`, the protocol's default,
+ * bypasses permissions as 0.9.0 did (unless `skipPermissions` is false).
+ */
+export const CLAUDE_APPROVAL_ARGS: Record<string, string[]> = {
+  guarded: [BYPASS],
+  full: [BYPASS],
+  bypassPermissions: [BYPASS],
+  default: ["--permission-mode", "default"],
+  acceptEdits: ["--permission-mode", "acceptEdits"],
+  plan: ["--permission-mode", "plan"],
+  "read-only": ["--permission-mode", "plan"],
 };
 
 const optionsSchema = z
@@ -35,8 +62,14 @@ const optionsSchema = z
     defaultPrompt: z.string().default(DEFAULT_CLAUDE_PROMPT),
     /** `argument` (0.9.0) puts the prompt on the command line; `type` types it once claude is ready. */
     promptDelivery: z.enum(["argument", "type"]).default("argument"),
-    /** Pass --dangerously-skip-permissions, as 0.9.0 did. */
+    /**
+     * Let approval modes bypass permissions (--dangerously-skip-permissions), as
+     * 0.9.0 did by default. When false, `guarded` means claude's `default` mode
+     * and the bypass modes are refused.
+     */
     skipPermissions: z.boolean().default(true),
+    /** Arguments per approval mode (replaces the built-in table). */
+    approvalArgs: z.record(z.string(), z.array(z.string())).default(CLAUDE_APPROVAL_ARGS),
     /** Skip the bypass-permissions warning with --settings instead of answering it on the screen. */
     suppressDialogs: z.boolean().default(true),
     startTimeoutMs: z.number().int().min(1000).optional(),
@@ -47,8 +80,10 @@ const optionsSchema = z
 export type ClaudeOptions = z.input<typeof optionsSchema>;
 
 /**
- * Claude Code: `claude [args…] [--settings …] --dangerously-skip-permissions -- <prompt>`
- * (the prompt after `--`, so no prompt is ever read as an option).
+ * Claude Code: `claude [args…] [--settings …] <approval args> -- <prompt>`
+ * (the prompt after `--`, so no prompt is ever read as an option). The
+ * approval mode picks the arguments (`CLAUDE_APPROVAL_ARGS`): bypass by
+ * default, as 0.9.0; an unknown mode is refused with the known ones.
  * Start-up dialogs are answered by their option labels, never by a blind
  * Enter (two of them default to "No"). Options from the config's `claude`
  * section, or from the factory's argument.
@@ -57,8 +92,17 @@ export function claudePlugin(overrides: ClaudeOptions = {}) {
   return defineProvider(
     (ctx): AgentProvider => {
       const o = optionsSchema.parse({ ...readPluginOptions(ctx.config, "claude", optionsSchema.partial()), ...overrides });
+      // The arguments of an approval mode; a host that allows no bypass runs the default mode in claude's `default`.
+      const approvalArgs = (mode: string): string[] => {
+        const args = o.approvalArgs[mode];
+        if (!args) throw new ControlError("invalid", `approval mode "${mode}" is not known to claude (known: ${Object.keys(o.approvalArgs).join(", ")})`);
+        if (!args.includes(BYPASS) || o.skipPermissions) return args;
+        if (mode === "guarded") return ["--permission-mode", "default"];
+        throw new ControlError("invalid", `approval mode "${mode}" bypasses permissions, which this host does not allow (claude.skipPermissions is false)`);
+      };
       ctx.hooks.onDoctor.tap((checks) => {
-        if (!ctx.config.providers.includes(CLAUDE_PLUGIN) || !o.skipPermissions || process.getuid?.() !== 0) return;
+        const bypassByDefault = o.skipPermissions && (o.approvalArgs.guarded ?? []).includes(BYPASS);
+        if (!ctx.config.providers.includes(CLAUDE_PLUGIN) || !bypassByDefault || process.getuid?.() !== 0) return;
         const sandbox = ctx.config.env.IS_SANDBOX === "1";
         checks.push({
           name: "claude as root",
@@ -72,10 +116,11 @@ export function claudePlugin(overrides: ClaudeOptions = {}) {
         name: CLAUDE_PLUGIN,
         binary: { bin: o.bin, versionArgs: ["--version"] },
         command(spec) {
-          const settings = o.skipPermissions && o.suppressDialogs ? ["--settings", JSON.stringify({ skipDangerousModePermissionPrompt: true })] : [];
+          const approval = approvalArgs(spec.approvalMode);
+          const settings = approval.includes(BYPASS) && o.suppressDialogs ? ["--settings", JSON.stringify({ skipDangerousModePermissionPrompt: true })] : [];
           // After "--" the prompt is data, whatever it looks like ("--add-dir=/" stays text).
           const prompt = o.promptDelivery === "argument" ? ["--", spec.prompt || o.defaultPrompt] : [];
-          return { command: [o.bin, ...o.args, ...settings, ...(o.skipPermissions ? ["--dangerously-skip-permissions"] : []), ...prompt] };
+          return { command: [o.bin, ...o.args, ...settings, ...approval, ...prompt] };
         },
         ...withScreenOverrides(CLAUDE_SCREENS, o.screens),
         prompt: { delivery: o.promptDelivery, enterDelayMs: 150, pastedMarker: "[Pasted text #" },

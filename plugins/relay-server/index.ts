@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { readPluginOptions, sourceLabel, type ConfigOwner, type ResolvedConfig } from "../../core/index.js";
+import { ConfigError, readPluginOptions, sourceLabel, type ConfigOwner, type ResolvedConfig } from "../../core/index.js";
 import type { RelayServerOptions } from "./server.js";
 import { checkTokenLength, defaultRelayDataDir, ensureRelayToken } from "./token.js";
 
@@ -48,7 +48,17 @@ export function serverOptions(
   warn?: (text: string) => void,
 ): RelayServerOptions & { token: string; tokenFile?: string } {
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
-  const options = optionsSchema.parse({ ...readPluginOptions(config, "relayServer", optionsSchema.partial()), ...defined });
+  const parsed = optionsSchema.safeParse({ ...readPluginOptions(config, "relayServer", optionsSchema.partial()), ...defined });
+  if (!parsed.success) {
+    // A flag's value (`--port abc`) is a config error like a file's: exit 2, naming the flag, before anything listens.
+    const problems = parsed.error.issues.map((issue) => {
+      const key = String(issue.path[0]);
+      const where = key in defined ? `command-line flag --${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}` : sourceLabel(config.sources[`relayServer.${key}`] ?? config.sources.relayServer);
+      return `${where}: relayServer.${issue.path.join(".")}: ${issue.message}`;
+    });
+    throw new ConfigError(problems.join("\n"));
+  }
+  const options = parsed.data;
   const dataDir = options.dataDir ?? defaultRelayDataDir();
   if (config.token) {
     checkTokenLength(config.token, sourceLabel(config.sources.token));

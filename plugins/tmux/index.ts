@@ -86,6 +86,9 @@ export function tmuxPlugin(overrides: TmuxPluginOptions = {}) {
               cgroup ? join(cgroup, "cgroup.procs") : "", ...spec.command,
               TMUX_SEP, "set-option", "-t", `${target}:`, "@ar_meta", encodeMeta(record),
               TMUX_SEP, "set-option", "-w", "-t", `${target}:`, "remain-on-exit", "on",
+              // A screen cleared to be redrawn stays out of the history (tmux ≥ 3.3; -q: older ones have no such option),
+              // so `logs` shows what the agent printed, not a copy of each screen.
+              TMUX_SEP, "set-option", "-q", "-w", "-t", `${target}:`, "scroll-on-clear", "off",
             ]);
           } catch (err) {
             await Promise.all([rm(envFile, { force: true }), rm(notice, { force: true })]);

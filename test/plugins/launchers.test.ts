@@ -44,6 +44,14 @@ describe("claude launcher", () => {
     }
   });
 
+  it("maps approval modes to --permission-mode; bypass only for the bypass modes; an unknown mode is refused with the known ones", async () => {
+    expect((await specFor({}, { label: "p", prompt: "p", approvalMode: "plan" })).command).toEqual(["claude", "--permission-mode", "plan", "--", "p"]);
+    expect((await specFor({}, { label: "e", prompt: "p", approvalMode: "acceptEdits" })).command).toEqual(["claude", "--permission-mode", "acceptEdits", "--", "p"]);
+    expect((await specFor({}, { label: "f", prompt: "p", approvalMode: "full" })).command).toContain("--dangerously-skip-permissions");
+    expect((await specFor({ claude: { skipPermissions: false } }, { label: "g", prompt: "p" })).command).toEqual(["claude", "--permission-mode", "default", "--", "p"]);
+    await expect(specFor({}, { label: "x", approvalMode: "chaos" })).rejects.toThrow('approval mode "chaos" is not known to claude (known: guarded, full, bypassPermissions, default, acceptEdits, plan, read-only)');
+  });
+
   it("takes its binary and extra arguments from the config's claude section", async () => {
     const spec = await specFor({ claude: { bin: "/opt/claude", args: ["--model", "opus"] } }, { label: "a", prompt: "p" });
     expect(spec.command).toEqual(["/opt/claude", "--model", "opus", ...SKIP_WARNING, "--dangerously-skip-permissions", "--", "p"]);

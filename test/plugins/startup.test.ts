@@ -112,12 +112,13 @@ describe("claude start-up", () => {
     expect(tmux.sessions()).toEqual(["ar-claude-stuck"]); // left for a person to look at
   });
 
-  it("reports an exit during start-up at once, with the exit code and the agent's own last line", async (ctx) => {
-    if (process.getuid?.() !== 0) ctx.skip();
+  it("reports an exit during start-up at once, with the exit code, the agent's own last line and the fix", async () => {
     home = new TestHome();
-    const { orchestrator } = await start({}, { IS_SANDBOX: "" });
+    const { orchestrator } = await start({}, { IS_SANDBOX: "", FAKE_CLAUDE_ROOT: "1" }); // the fake claude acts as root
     const began = Date.now();
-    await expect(orchestrator.spawn({ label: "root" })).rejects.toThrow(/exited with status 1 during start-up: --dangerously-skip-permissions cannot be used with root/);
+    await expect(orchestrator.spawn({ label: "root" })).rejects.toThrow(
+      /exited with status 1 during start-up: --dangerously-skip-permissions cannot be used with root\/sudo privileges for security reasons; fix: set IS_SANDBOX=1 in the env policy/,
+    );
     expect(Date.now() - began).toBeLessThan(15_000); // at once, not at the 30 s start-up timeout (generous: the machine may be busy)
     expect(orchestrator.report()[0]).toMatchObject({
       status: "exited",

@@ -45,7 +45,7 @@ describe("tmux backend", () => {
   it("starts claude in a session named as 0.9.0 did, with the prompt as its argument, and records exact metadata", async () => {
     const { orchestrator } = await start();
     await orchestrator.start();
-    const { agent } = await orchestrator.spawn({ label: "Backend API", cwd: home.project, prompt: "fix the tests", approvalMode: "yolo" });
+    const { agent } = await orchestrator.spawn({ label: "Backend API", cwd: home.project, prompt: "fix the tests", approvalMode: "full" });
     expect(agent.session).toBe("ar-claude-backend-api");
     expect(tmux.sessions()).toEqual(["ar-claude-backend-api"]);
     await waitFor("claude to be ready with the prompt", () => transcript().some((e) => e.event === "prompt" && e.text === "fix the tests"));
@@ -58,7 +58,7 @@ describe("tmux backend", () => {
       provider: "claude",
       label: "Backend API",
       cwd: home.project,
-      approvalMode: "yolo",
+      approvalMode: "full",
       prompt: "fix the tests",
       startedAt: agent.startedAt,
     });

@@ -31,6 +31,11 @@ export class TestUp {
     });
   }
 
+  /** The pid of the `up` process. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /** The token file `up` keeps when no token is configured. */
   get tokenFile(): string {
     return join(this.home.home, ".agent-relay", "relay", "token");
@@ -48,8 +53,8 @@ export class TestUp {
     child.stderr!.setEncoding("utf8").on("data", (c: string) => this.logs.push(...c.split("\n").filter(Boolean)));
     let out = "";
     child.stdout!.setEncoding("utf8").on("data", (c: string) => (out += c));
-    this.url = (await waitFor("up to print its relay URL", () => out.match(/^relay (http:\/\/\S+)$/m)?.[1])) as string;
-    await waitFor("the daemon to register", () => this.logs.some((l) => /registered as box/.test(l)));
+    this.url = (await waitFor("up to print its relay URL", () => out.match(/^relay (http:\/\/\S+)$/m)?.[1], 30_000)) as string; // generous: a busy machine
+    await waitFor("the daemon to register", () => this.logs.some((l) => /registered as box/.test(l)), 30_000);
     return this;
   }
 
@@ -62,11 +67,6 @@ export class TestUp {
       const e = err as { code: number; stdout: string; stderr: string };
       return { code: e.code, stdout: e.stdout, stderr: e.stderr };
     }
-  }
-
-  /** The process of `up`. */
-  get pid(): number | undefined {
-    return this.child?.pid;
   }
 
   /** Stops `up` as Ctrl-C does (SIGINT; the agents keep running), and answers its exit code. */

@@ -86,7 +86,7 @@ describe("control payloads", () => {
 
 describe("logs --follow", () => {
   it("prints appended lines, lines past a scrolled history, or the redrawn part of a screen", async () => {
-    const { newLines } = await import("../../cli/local.js");
+    const { newLines } = await import("../../cli/follow.js");
     expect(newLines(["a", "b"], ["a", "b"])).toEqual([]);
     expect(newLines(["a", "b"], ["a", "b", "c", "d"])).toEqual(["c", "d"]);
     expect(newLines(["a", "b", "c"], ["b", "c", "d"])).toEqual(["d"]);
