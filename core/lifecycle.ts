@@ -42,6 +42,9 @@ export interface LifecycleHost {
   changed(): void;
 }
 
+/** Waits before each new try of a restart's start that failed for a passing reason (as the inbox retries a control). */
+const RESTART_START_RETRIES = [500, 1_000, 2_000];
+
 /**
  * Starts, stops and restarts agents: each change of one agent under its
  * lock (one at a time per agent), the wait for a start to end outside it.
@@ -80,7 +83,19 @@ export class AgentLifecycle {
       const { provider, cwd, label, approvalMode, prompt, meta } = current;
       const request: SpawnRequest = { provider, cwd, label, approvalMode, meta: { ...meta, ...options.meta } };
       if (prompt !== undefined) request.prompt = prompt;
-      return this.spawnLocked({ ...request, provider, label }, agent.session);
+      // The old agent is gone now: a new start that fails for a passing reason
+      // is tried again here, because a retry of the control would find no agent
+      // to restart (and the agent would be lost).
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.spawnLocked({ ...request, provider, label }, agent.session);
+        } catch (err) {
+          if (!isControlError(err) || !err.retryable || attempt > RESTART_START_RETRIES.length) throw err;
+          const delay = RESTART_START_RETRIES[attempt - 1]!;
+          this.host.logger.warn(`restart of ${agent.session}: the new start failed (${errorMessage(err)}); trying again in ${delay} ms`);
+          await new Promise((resolve) => setTimeout(resolve, delay));
+        }
+      }
     });
     return (await this.finishStart(started)).agent;
   }

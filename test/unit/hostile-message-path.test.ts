@@ -155,9 +155,6 @@ describe("fuzz: hostile messages through the relay session, inbox, journal and d
       const text = JSON.stringify(answer);
       if (answer.ok) {
         expect(answer, text).toEqual({ ok: true, action: expect.any(String), message: expect.any(String), agents: expect.any(Array) });
-      } else if (answer.code === "failed") {
-        // Only a restart whose new start failed is answered so: the restart is not tried again (see the report).
-        expect(answer, text).toMatchObject({ action: "restart", error: expect.stringMatching(/^restart failed for (\S+): could not start \1: server exited unexpectedly$/) });
       } else {
         expect(ACTIONABLE, `message ${id}: ${text}`).toContain(answer.code);
         expect(Object.keys(answer).sort(), text).toEqual(["action", "code", "error", "ok"]); // no "retryable", nothing else internal
