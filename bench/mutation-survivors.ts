@@ -137,14 +137,14 @@ export const SURVIVORS: SurvivorReason[] = [
     mutator: "ConditionalExpression",
     original: "parsed && !isControlError(parsed)",
     replacement: "true",
-    reason: "a message without a usable control gets an ordering key of its own anyway (its key lookup fails: it waits for every earlier control): ordering of a message that has no effect; later controls may wait longer, never run out of order",
+    reason: "covered since by test/unit/inbox-more.test.ts (a chat message or an invalid control between two controls holds up neither); it survived runs made before that test",
   },
   {
     file: "core/inbox.ts",
     mutator: "LogicalOperator",
     original: "parsed && !isControlError(parsed)",
     replacement: "parsed || !isControlError(parsed)",
-    reason: "a message without a usable control gets an ordering key of its own anyway (its key lookup fails: it waits for every earlier control): ordering of a message that has no effect; later controls may wait longer, never run out of order",
+    reason: "covered since by test/unit/inbox-more.test.ts (a chat message or an invalid control between two controls holds up neither); it survived runs made before that test",
   },
   {
     file: "core/inbox.ts",
@@ -158,7 +158,7 @@ export const SURVIVORS: SurvivorReason[] = [
     mutator: "ObjectLiteral",
     original: "{ createdAt: toMillis(message.createdAt, this.clock) }",
     replacement: "{}",
-    reason: "only the shipped spawn control reads `createdAt` in its key (a label made from the time); the unit tests declare their own controls, so this is not covered by them",
+    reason: "covered since by test/unit/inbox-more.test.ts (a control's key is told when it was sent); it survived runs made before that test",
   },
   {
     file: "core/inbox.ts",
@@ -249,7 +249,7 @@ export const SURVIVORS: SurvivorReason[] = [
     mutator: "ConditionalExpression",
     original: "createdAt === undefined || !Number.isFinite(createdAt)",
     replacement: "false",
-    reason: "a message without a timestamp gets none instead of now: its age is not checked either way, and the handlers of the unit tests do not read it (the shipped spawn's label does); not covered by the unit tests",
+    reason: "covered since by test/unit/inbox-more.test.ts (a control without a timestamp is taken as sent now); it survived runs made before that test",
   },
   {
     file: "core/inbox.ts",
