@@ -39,5 +39,7 @@ describe("messages", () => {
   it("a message whose control is null carries no control", () => {
     const controls = new ControlRegistry();
     expect(controls.parseMessage({ id: 1, kind: "chat", payload: { orchestratorControl: null } })).toBeUndefined();
+    // (An older sender's `meta` is read when the payload has none: null there too.)
+    expect(controls.parseMessage({ id: 2, kind: "chat", meta: { orchestratorControl: null } })).toBeUndefined();
   });
 });
