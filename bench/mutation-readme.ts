@@ -64,9 +64,19 @@ interface Summary {
 
 const args = process.argv.slice(2);
 const summaryArg = args.indexOf("--summary");
-const summary = summaryArg >= 0 ? (JSON.parse(readFileSync(resolve(args[summaryArg + 1]!), "utf8")) as Summary) : summarize();
+const summary = summaryArg >= 0 ? explained(JSON.parse(readFileSync(resolve(args[summaryArg + 1]!), "utf8")) as Summary) : summarize();
 process.stdout.write(table(summary) + "\n");
 if (summaryArg >= 0) writeReadme(table(summary));
+
+/** A committed summary's survivors, each with its reason from \`bench/mutation-survivors.ts\` (written after the run, or since). */
+function explained(s: Summary): Summary {
+  return { ...s, survivors: s.survivors.map((v) => ({ ...v, ...(v.reason ? {} : reasonFor(v)) })) };
+}
+
+function reasonFor(v: Omit<Survivor, "reason">): { reason?: string } {
+  const reason = SURVIVORS.find((s) => s.file === v.file && s.mutator === v.mutator && s.original === v.original && s.replacement === v.replacement)?.reason;
+  return reason ? { reason } : {};
+}
 
 function summarize(): Summary {
   const reportFile = resolve(args.find((a) => a.endsWith(".json")) ?? join(ROOT, "reports", "mutation", "mutation.json"));

@@ -117,8 +117,10 @@ describe.each([
       await first.kill9();
       daemon({ env });
       await answered(ids, 20_000);
-      const prompts = events().filter((e) => e.event === "prompt").map((e) => String(e.text)).sort();
-      expect(prompts).toEqual(["task number 1", "task number 2", "task number 3"]);
+      // The fake codex writes a prompt's event once it has read the Enter: on a busy machine, a moment after the answer.
+      const prompts = () => events().filter((e) => e.event === "prompt").map((e) => String(e.text)).sort();
+      await waitFor("the three prompts to reach codex", () => prompts().length >= 3, 20_000).catch(() => undefined);
+      expect(prompts()).toEqual(["task number 1", "task number 2", "task number 3"]); // each once
       expect(ids.map((id) => relay.results.get(id)?.ok)).toEqual([true, true, true]);
       expect(ids.map((id) => (relay.results.get(id)?.agents as any[])[0].status)).toEqual(["ready", "ready", "ready"]);
     });
