@@ -79,11 +79,13 @@ describe("spawn tells the truth by default", () => {
     term.run("new-session", "-d", "-s", "idle", "--", "sleep", "600");
     term.run("set-option", "-g", "remain-on-exit", "on");
     const env = Object.entries(home.env({ AGENT_RELAY_URL: relay.url, AGENT_RELAY_TOKEN: relay.token })).flatMap(([k, v]) => ["-e", `${k}=${v}`]);
-    term.run("new-session", "-d", "-s", "term", "-x", "200", "-y", "50", ...env, "--", process.execPath, CLI, "spawn", "claude", "--label", "first");
-    // The pane ends when spawn does; its screen says why when spawn did not succeed.
-    await waitFor("spawn to finish", () => term.run("display-message", "-p", "-t", "=term:", "#{pane_dead}").trim() === "1", 60_000, 200).catch(() => undefined);
-    const lines = term.capture("term").split("\n").map((l) => l.trimEnd());
-    expect(term.run("display-message", "-p", "-t", "=term:", "#{pane_dead} #{pane_dead_status}").trim(), lines.join("\n")).toBe("1 0");
+    // sh prints spawn's exit status under its output: tmux's own pane_dead_status lags the pane's end.
+    const command = ["sh", "-c", '"$@"; echo "spawn exited $?"', "sh", process.execPath, CLI, "spawn", "claude", "--label", "first"];
+    term.run("new-session", "-d", "-s", "term", "-x", "200", "-y", "50", ...env, "--", ...command);
+    const screen = () => term.capture("term").split("\n").map((l) => l.trimEnd());
+    await waitFor("spawn to finish", () => screen().some((l) => l.startsWith("spawn exited ")), 60_000, 200).catch(() => undefined);
+    const lines = screen();
+    expect(lines.filter((l) => l.startsWith("spawn exited ")), lines.join("\n")).toEqual(["spawn exited 0"]);
     const at = (pattern: RegExp) => lines.findIndex((l) => pattern.test(l));
     const dialogs = lines.filter((l) => /^  answered dialog "[a-z-]+"$/.test(l));
     expect(dialogs, lines.join("\n")).toContain('  answered dialog "trust"');
