@@ -1,47 +1,28 @@
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { TestDaemon } from "../support/daemon.js";
 import { TestHome } from "../support/env.js";
 import { TestRelay } from "../support/relay.js";
+import { useRig } from "../support/rig.js";
 import { TestTmux } from "../support/tmux.js";
 import { waitFor } from "../support/wait.js";
 
 const TOKEN = "relay-secret-6f1d2a";
+const rig = useRig({ token: TOKEN });
 let home: TestHome;
 let tmux: TestTmux;
 let relay: TestRelay;
-const daemons: TestDaemon[] = [];
+beforeEach(() => ({ home, tmux, relay } = rig));
 
-beforeEach(async () => {
-  home = new TestHome();
-  tmux = new TestTmux();
-  relay = await new TestRelay({ token: TOKEN }).start();
-});
-afterEach(async () => {
-  for (const d of daemons.splice(0)) await d.terminate("SIGKILL");
-  await relay.stop();
-  tmux.kill();
-  home.remove();
-});
-
-function daemon(options: Partial<ConstructorParameters<typeof TestDaemon>[2]> = {}): TestDaemon {
-  const d = new TestDaemon(home, tmux, { relayUrl: relay.url, token: TOKEN, ...options }).start();
-  daemons.push(d);
-  return d;
-}
-
-const registered = (id = "box") => waitFor(`registration of ${id}`, () => relay.orchestrators.get(id));
+const daemon = (options: Parameters<typeof rig.daemon>[0] = {}) => rig.daemon({ token: TOKEN, ...options });
 const reportedSessions = () => relay.reported("box").map((a) => a.tmuxSession as string).sort();
-const events = (name: string) =>
-  existsSync(home.transcript)
-    ? readFileSync(home.transcript, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.event === name)
-    : [];
+const events = (name: string) => rig.events().filter((e) => e.event === name);
 
 describe("the daemon against a plain protocol-v2 relay, configured with 0.9.0's env vars", () => {
   it("registers, spawns from a control, reports, restarts with the same prompt, shuts down, and cleans relay records", async () => {
     const d = daemon();
-    const registration = await registered();
+    const registration = await rig.registered();
     // the relay offers no extensions: the daemon polls at its interval
     expect(await d.waitForLog(/registered as box/)).toMatch(/; polling every 1000 ms$/);
     await waitFor("a poll", () => relay.requests.some((r) => r.path === "/api/messages" && r.method === "GET"));
@@ -87,7 +68,7 @@ describe("the daemon against a plain protocol-v2 relay, configured with 0.9.0's 
   it("answers bad controls once, acknowledges them, never retries them, and keeps working", async () => {
     mkdirSync(join(home.root, "projects-evil"));
     const d = daemon();
-    await registered();
+    await rig.registered();
     const bad = [
       relay.sendControl("box", { action: "spawn", cwd: join(home.root, "projects-evil") }),
       relay.sendControl("box", { action: "spawn", cwd: `${home.baseDir}/../home` }),
@@ -120,8 +101,8 @@ describe("the daemon against a plain protocol-v2 relay, configured with 0.9.0's 
   });
 
   it("handles a burst of 13 spawns exactly once each: the poll loop never overlaps itself", async () => {
-    daemon({ file: { env: { IS_SANDBOX: "1", FAKE_CLAUDE_TRANSCRIPT: home.transcript } } });
-    await registered();
+    daemon();
+    await rig.registered();
     const ids = Array.from({ length: 13 }, (_, i) => relay.sendControl("box", { action: "spawn", label: `burst-${i}` }));
     await waitFor("13 agents reported", () => relay.reported("box").length === 13, 20_000);
     await relay.polls(2); // later polls hand out nothing new
@@ -133,7 +114,7 @@ describe("the daemon against a plain protocol-v2 relay, configured with 0.9.0's 
   it("reports every agent that died as exited at once, not one a minute", async () => {
     // The safety-net look comes once a minute here: only the exit notices can be this quick.
     daemon({ file: { env: { IS_SANDBOX: "1" }, watchIntervalMs: 60_000 } });
-    await registered();
+    await rig.registered();
     for (const label of ["d1", "d2", "d3", "live"]) relay.sendControl("box", { action: "spawn", label });
     await waitFor("four agents ready", () => relay.reported("box").filter((a) => a.status === "ready").length === 4);
     for (const s of ["ar-claude-d1", "ar-claude-d2", "ar-claude-d3"]) {
@@ -149,7 +130,7 @@ describe("the daemon against a plain protocol-v2 relay, configured with 0.9.0's 
 
   it("on SIGTERM stops, sends a final report and leaves the agents running", async () => {
     const d = daemon();
-    await registered();
+    await rig.registered();
     relay.sendControl("box", { action: "spawn", label: "survivor" });
     await waitFor("the agent", () => relay.reported("box").length === 1);
     await waitFor("the agent reported ready", () => relay.reported("box")[0]?.status === "ready");
@@ -180,7 +161,7 @@ describe.each([
 
   it("reports the same agents after kill -9 and a new start, without duplicate sessions, and runs what came meanwhile", async () => {
     const first = daemon();
-    await registered();
+    await rig.registered();
     await pollsAsMeant(first);
     relay.sendControl("box", { action: "spawn", provider: "claude", cwd: home.project, label: "Alpha Agent", approvalMode: "full", prompt: "p1" });
     relay.sendControl("box", { action: "spawn", provider: "codex", label: "beta", legacy: true }, { legacyMeta: true });
@@ -210,12 +191,12 @@ describe.each([
     await relay.stop();
     const d = daemon({ file: { heartbeatIntervalMs: 1000, requestTimeoutMs: 500, env: { IS_SANDBOX: "1" } } });
     await d.waitForLog(/relay .* unavailable/);
-    relay = await new TestRelay(relay.options).start(port); // the same relay, back
-    await registered();
+    rig.relay = relay = await new TestRelay(relay.options).start(port); // the same relay, back
+    await rig.registered();
 
     await pollsAsMeant(d);
     relay.forgetOrchestrators();
-    await registered();
+    await rig.registered();
     expect(d.logs.some((l) => /no longer knows this orchestrator; registering again/.test(l))).toBe(true);
 
     relay.faults = [{ match: /^GET \/api\/messages$/, fault: { hang: true } }];

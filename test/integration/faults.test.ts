@@ -1,9 +1,9 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { TestDaemon } from "../support/daemon.js";
+import { beforeEach, describe, expect, it } from "vitest";
 import { FAKE_BIN, TestHome } from "../support/env.js";
-import { TestRelay } from "../support/relay.js";
+import type { TestRelay } from "../support/relay.js";
+import { useRig } from "../support/rig.js";
 import { TestTmux } from "../support/tmux.js";
 import { chaosRandom } from "../support/chaos.js";
 import { sleep, waitFor } from "../support/wait.js";
@@ -15,43 +15,19 @@ import { sleep, waitFor } from "../support/wait.js";
 // path against our own relay.
 const LONG_POLL = process.env.ARO_FAULTS_LONG_POLL === "1";
 
+const rig = useRig({ extensions: true, longPoll: LONG_POLL });
 let home: TestHome;
 let tmux: TestTmux;
 let relay: TestRelay;
-const daemons: TestDaemon[] = [];
+beforeEach(() => ({ home, tmux, relay } = rig));
 
-beforeEach(async () => {
-  home = new TestHome();
-  tmux = new TestTmux();
-  relay = await new TestRelay({ extensions: true, longPoll: LONG_POLL }).start();
-});
-afterEach(async () => {
-  for (const d of daemons.splice(0)) await d.terminate("SIGKILL");
-  await relay.stop();
-  tmux.kill();
-  home.remove();
-});
+const daemon = (file: Record<string, unknown> = {}, env: Record<string, string> = {}) => rig.daemon({ file, env });
 
-function daemon(file: Record<string, unknown> = {}, env: Record<string, string> = {}): TestDaemon {
-  const d = new TestDaemon(home, tmux, {
-    relayUrl: relay.url,
-    file: { env: { IS_SANDBOX: "1", FAKE_CLAUDE_TRANSCRIPT: home.transcript, FAKE_CODEX_TRANSCRIPT: home.transcript }, ...file },
-    env,
-  }).start();
-  daemons.push(d);
-  return d;
-}
-
-const registered = () => waitFor("registration", () => relay.orchestrators.get("box"));
-const answered = (ids: number[], timeoutMs = 15_000) => waitFor(`answers to ${ids.join(",")}`, () => ids.every((id) => relay.results.has(id)), timeoutMs);
-const starts = () =>
-  existsSync(home.transcript)
-    ? readFileSync(home.transcript, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>).filter((e) => e.event === "start")
-    : [];
+const starts = () => rig.events().filter((e) => e.event === "start");
 const startsOf = (label: string) => starts().filter((e) => e.env?.AGENT_RELAY_LABEL === label).length;
 it(`the daemon polls the way this file means (${LONG_POLL ? "long-poll" : "plain polling"})`, async () => {
   const d = daemon();
-  await registered();
+  await rig.registered();
   expect(await d.waitForLog(/registered as box/)).toMatch(LONG_POLL ? /; long-poll$/ : /; polling every \d+ ms$/);
 });
 
@@ -62,12 +38,12 @@ describe("exactly-once effect", () => {
     relay.dropAcks = true;
     relay.replay = true;
     daemon();
-    await registered();
+    await rig.registered();
     const unlabeled = relay.sendControl("box", { action: "spawn", requestedAt: 1700000000000 });
     const labeled = relay.sendControl("box", { action: "spawn", label: "b" });
-    await answered([unlabeled, labeled]);
+    await rig.answered([unlabeled, labeled]);
     const restart = relay.sendControl("box", { action: "restart", agentId: "b" });
-    await answered([restart]);
+    await rig.answered([restart]);
     await sleep(3_000); // three more polls, each delivering all three again
     expect(relay.acks.filter((a) => a.id === labeled).length).toBeGreaterThan(2);
     expect(tmux.sessions()).toEqual(["ar-claude-b", "ar-claude-claude-1700000000000"]);
@@ -79,11 +55,11 @@ describe("exactly-once effect", () => {
 
   it("a relay that replays its whole history changes nothing", async () => {
     daemon();
-    await registered();
+    await rig.registered();
     const ids = [relay.sendControl("box", { action: "spawn", label: "x" }), relay.sendControl("box", { action: "spawn", label: "y" })];
-    await answered(ids);
+    await rig.answered(ids);
     const shutdown = relay.sendControl("box", { action: "shutdown", agentId: "x" });
-    await answered([shutdown]);
+    await rig.answered([shutdown]);
     relay.replay = true;
     await relay.polls(3); // three replays of the whole history came and went
     expect(tmux.sessions()).toEqual(["ar-claude-y"]);
@@ -93,10 +69,10 @@ describe("exactly-once effect", () => {
   it("a daemon killed between the effect and the ack does not act again when it comes back", async () => {
     relay.faults = [{ match: /^PATCH \/api\/messages\/\d+$/, fault: { hang: true } }]; // acks never complete
     const first = daemon({ requestTimeoutMs: 20_000 });
-    await registered();
+    await rig.registered();
     const spawn = relay.sendControl("box", { action: "spawn", label: "once" });
     const restart = relay.sendControl("box", { action: "restart", agentId: "once" });
-    await answered([spawn, restart]);
+    await rig.answered([spawn, restart]);
     await first.kill9(); // after both effects, before either ack
     expect(relay.messages.every((m) => m.readBy.size === 0)).toBe(true);
     relay.faults = [];
@@ -109,15 +85,15 @@ describe("exactly-once effect", () => {
 
   it("a spawn for a running label answers with that agent; replace: true replaces it", async () => {
     daemon();
-    await registered();
+    await rig.registered();
     const first = relay.sendControl("box", { action: "spawn", label: "same" });
-    await answered([first]);
+    await rig.answered([first]);
     const pid = (relay.results.get(first)!.agents as any[])[0].pid;
     const again = relay.sendControl("box", { action: "spawn", label: "same" });
-    await answered([again]);
+    await rig.answered([again]);
     expect(relay.results.get(again)).toMatchObject({ ok: true, message: "ar-claude-same is already running (ready)", agents: [{ pid }] });
     const replace = relay.sendControl("box", { action: "spawn", label: "same", replace: true, prompt: "new task" });
-    await answered([replace]);
+    await rig.answered([replace]);
     expect((relay.results.get(replace)!.agents as any[])[0].pid).not.toBe(pid);
     expect(startsOf("same")).toBe(2);
     expect(tmux.sessions()).toEqual(["ar-claude-same"]);
@@ -128,13 +104,13 @@ describe("exactly-once effect", () => {
     const holdDir = join(home.root, "hold");
     mkdirSync(holdDir);
     writeFileSync(join(holdDir, "slow"), "");
-    daemon({ startTimeoutMs: 120_000, env: { IS_SANDBOX: "1", FAKE_CLAUDE_TRANSCRIPT: home.transcript, FAKE_CODEX_TRANSCRIPT: home.transcript, FAKE_CLAUDE_HOLD_DIR: holdDir } });
-    await registered();
+    daemon({ startTimeoutMs: 120_000, env: { FAKE_CLAUDE_HOLD_DIR: holdDir } });
+    await rig.registered();
     const slow = relay.sendControl("box", { action: "spawn", provider: "claude", label: "slow" });
     const fast = relay.sendControl("box", { action: "spawn", provider: "codex", label: "fast" });
     const stopFast = relay.sendControl("box", { action: "shutdown", agentId: "fast" });
     const respawnFast = relay.sendControl("box", { action: "spawn", provider: "codex", label: "fast", prompt: "second life" });
-    await answered([fast, stopFast, respawnFast], 60_000);
+    await rig.answered([fast, stopFast, respawnFast], 60_000);
     // the codex agent went through spawn, stop, spawn, in that order, while claude was still starting
     expect(relay.results.has(slow)).toBe(false);
     const at = (id: number) => relay.answeredAt.get(id)!;
@@ -142,7 +118,7 @@ describe("exactly-once effect", () => {
     expect(at(stopFast)).toBeLessThanOrEqual(at(respawnFast));
     expect(relay.results.get(stopFast)).toMatchObject({ ok: true, message: "stopped ar-codex-fast" });
     rmSync(join(holdDir, "slow"));
-    await answered([slow]);
+    await rig.answered([slow]);
     expect(relay.results.get(slow)).toMatchObject({ ok: true, message: "spawned ar-claude-slow" });
     expect(tmux.sessions()).toEqual(["ar-claude-slow", "ar-codex-fast"]);
   });
@@ -153,13 +129,13 @@ describe("every control gets exactly one answer", () => {
     const fails = join(home.root, "fails");
     writeFileSync(fails, "2");
     daemon({ tmux: { bin: join(FAKE_BIN, "flaky-tmux") } }, { FLAKY_TMUX_FAILS_FILE: fails });
-    await registered();
+    await rig.registered();
     const ok = relay.sendControl("box", { action: "spawn", label: "flaky" });
-    await answered([ok]);
+    await rig.answered([ok]);
     expect(relay.results.get(ok)).toMatchObject({ ok: true, message: "spawned ar-claude-flaky" });
     writeFileSync(fails, "10");
     const bad = relay.sendControl("box", { action: "spawn", label: "doomed" });
-    await answered([bad], 20_000);
+    await rig.answered([bad], 20_000);
     expect(relay.results.get(bad)).toMatchObject({ ok: false, code: "failed", error: "could not start ar-claude-doomed: server exited unexpectedly" });
     expect(readFileSync(fails, "utf8").trim()).toBe("6"); // the first try and three more
     expect(tmux.sessions()).toEqual(["ar-claude-flaky"]);
@@ -169,7 +145,7 @@ describe("every control gets exactly one answer", () => {
     const young = relay.sendControl("box", { action: "spawn", label: "young" });
     const old = relay.sendControl("box", { action: "spawn", label: "old" }, { createdAt: Date.now() - 3_600_000 });
     daemon();
-    await answered([young, old]);
+    await rig.answered([young, old]);
     expect(relay.results.get(young)).toMatchObject({ ok: true });
     expect(relay.results.get(old)).toMatchObject({ ok: false, code: "expired" });
     expect(tmux.sessions()).toEqual(["ar-claude-young"]);
@@ -181,14 +157,14 @@ describe("crash recovery", () => {
     const ids: number[] = [];
     const rand = chaosRandom("kill points in a burst of spawns");
     let d = daemon();
-    await registered();
+    await rig.registered();
     for (let round = 0; round < 3; round++) {
       for (let i = 0; i < 8; i++) ids.push(relay.sendControl("box", { action: "spawn", label: `r${round}-${i}`, provider: i % 3 === 0 ? "codex" : "claude" }));
       await sleep(50 + Math.floor(rand() * 400));
       await d.kill9();
       d = daemon();
     }
-    await answered(ids, 30_000);
+    await rig.answered(ids, 30_000);
     const labels = Array.from({ length: 3 }, (_, r) => Array.from({ length: 8 }, (_, i) => `r${r}-${i}`)).flat();
     for (const label of labels) expect(startsOf(label), label).toBe(1);
     expect(tmux.sessions()).toHaveLength(24);
@@ -205,8 +181,8 @@ describe("no orphaned relay records", () => {
     relay.agents.set("manual", { id: "manual", label: "human", tags: ["claude"], meta: {} });
     // "kept" runs on this host, from before the daemon's restart, and has registered itself
     const first = daemon();
-    await registered();
-    await answered([relay.sendControl("box", { action: "spawn", label: "kept" })]);
+    await rig.registered();
+    await rig.answered([relay.sendControl("box", { action: "spawn", label: "kept" })]);
     relay.agents.set("alive", { id: "alive", label: "kept", tags: tags(host, "claude"), meta: { cwd: home.baseDir, provider: "claude" } });
     await first.kill9();
     // a record left by an agent that was stopped while the daemon was dying
@@ -222,12 +198,12 @@ describe("no orphaned relay records", () => {
 describe("exit detection", () => {
   it("when the tmux server dies, every agent is reported exited, and new spawns still work", async () => {
     daemon();
-    await registered();
-    await answered([relay.sendControl("box", { action: "spawn", label: "one" }), relay.sendControl("box", { action: "spawn", label: "two" })]);
+    await rig.registered();
+    await rig.answered([relay.sendControl("box", { action: "spawn", label: "one" }), relay.sendControl("box", { action: "spawn", label: "two" })]);
     tmux.kill();
     await waitFor("both reported exited", () => relay.reported("box").filter((a) => a.status === "exited").length === 2, 15_000);
     const after = relay.sendControl("box", { action: "spawn", label: "three" });
-    await answered([after]);
+    await rig.answered([after]);
     expect(tmux.sessions()).toEqual(["ar-claude-three"]);
   });
 });
@@ -235,8 +211,8 @@ describe("exit detection", () => {
 describe("relay faults", () => {
   it("keeps the agents through 500s, garbage and a hanging relay, and is polling again soon after the relay's return", async () => {
     daemon({ requestTimeoutMs: 500 });
-    await registered();
-    await answered([relay.sendControl("box", { action: "spawn", label: "steady" })]);
+    await rig.registered();
+    await rig.answered([relay.sendControl("box", { action: "spawn", label: "steady" })]);
     for (const fault of [{ status: 500 }, { raw: "<html>not json" }, { hang: true }]) {
       const faultAt = Date.now();
       relay.faults = [{ match: /./, fault }];
@@ -254,14 +230,14 @@ describe("relay faults", () => {
       expect(relay.requests.some((r) => r.method === "POST" && r.path === "/api/orchestrators" && r.at >= faultAt)).toBe(true);
     }
     const id = relay.sendControl("box", { action: "spawn", label: "after" });
-    await answered([id]);
+    await rig.answered([id]);
   });
 });
 
 describe("soak", () => {
   it("200 mixed controls with faults: the relay's view equals tmux's, each control answered once, no duplicate agent", async () => {
     let d = daemon({ pollIntervalMs: 200 });
-    await registered();
+    await rig.registered();
     const labels = Array.from({ length: 12 }, (_, i) => `s${i}`);
     const expected = new Map<string, boolean>(); // label -> running at the end
     const ids: number[] = [];
@@ -295,7 +271,7 @@ describe("soak", () => {
     relay.faults = [];
     relay.dropAcks = false;
     relay.replay = false;
-    await answered(ids, 90_000);
+    await rig.answered(ids, 90_000);
     const running = [...expected].filter(([, on]) => on).map(([label]) => `ar-${Number(label.slice(1)) % 3 === 0 ? "codex" : "claude"}-${label}`);
     await waitFor("tmux and the report to settle", () => live().join() === tmux.sessions().join(), 10_000);
     // one session per running label (codex or claude), none for stopped ones

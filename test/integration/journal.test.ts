@@ -1,11 +1,12 @@
 import Database from "better-sqlite3";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { Journal } from "../../core/journal.js";
 import { TestDaemon } from "../support/daemon.js";
 import { TestHome } from "../support/env.js";
-import { TestRelay } from "../support/relay.js";
+import type { TestRelay } from "../support/relay.js";
+import { useRig } from "../support/rig.js";
 import { TestTmux } from "../support/tmux.js";
 import { sleep, waitFor } from "../support/wait.js";
 
@@ -14,40 +15,15 @@ import { sleep, waitFor } from "../support/wait.js";
 // journal, a relay whose clock is off, replays that must not act twice, and
 // state storage that cannot be written. Real daemon, real tmux, a real relay.
 
+const rig = useRig({ extensions: true });
 let home: TestHome;
 let tmux: TestTmux;
 let relay: TestRelay;
-const daemons: TestDaemon[] = [];
+beforeEach(() => ({ home, tmux, relay } = rig));
 
-beforeEach(async () => {
-  home = new TestHome();
-  tmux = new TestTmux();
-  relay = await new TestRelay({ extensions: true }).start();
-});
-afterEach(async () => {
-  for (const d of daemons.splice(0)) await d.terminate("SIGKILL");
-  await relay.stop();
-  tmux.kill();
-  home.remove();
-});
+const daemon = (file: Record<string, unknown> = {}, env: Record<string, string> = {}) => rig.daemon({ file, env });
 
-function daemon(file: Record<string, unknown> = {}, env: Record<string, string> = {}): TestDaemon {
-  const d = new TestDaemon(home, tmux, {
-    relayUrl: relay.url,
-    file: { env: { IS_SANDBOX: "1", FAKE_CLAUDE_TRANSCRIPT: home.transcript, FAKE_CODEX_TRANSCRIPT: home.transcript }, ...file },
-    env,
-  }).start();
-  daemons.push(d);
-  return d;
-}
-
-const registered = () => waitFor("registration", () => relay.orchestrators.get("box"));
-const answered = (ids: number[], timeoutMs = 15_000) => waitFor(`answers to ${ids.join(",")}`, () => ids.every((id) => relay.results.has(id)), timeoutMs);
-const events = () =>
-  existsSync(home.transcript)
-    ? readFileSync(home.transcript, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>)
-    : [];
-const startsOf = (label: string) => events().filter((e) => e.event === "start" && e.env?.AGENT_RELAY_LABEL === label).length;
+const startsOf = (label: string) => rig.events().filter((e) => e.event === "start" && e.env?.AGENT_RELAY_LABEL === label).length;
 const journalPath = () => join(home.stateDir, "box.journal.db");
 
 // The crash tests on both paths: plain polling, and long-poll (offered as our
@@ -68,16 +44,16 @@ describe.each([
     it("announces a new epoch: the daemon starts over, and every control sent after the wipe runs and is answered", async () => {
       relay.epoch = "epoch-1";
       const first = daemon();
-      await registered();
+      await rig.registered();
       await pollsAsMeant(first);
       const before = [1, 2, 3].map((i) => relay.sendControl("box", { action: "spawn", label: `old${i}` }));
-      await answered(before);
+      await rig.answered(before);
       await first.kill9();
       relay.wipe(); // ids start at 1 again
       relay.epoch = "epoch-2";
       const after = [1, 2, 3, 4, 5].map((i) => relay.sendControl("box", { action: "spawn", label: `new${i}` }));
       const second = daemon();
-      await answered(after);
+      await rig.answered(after);
       expect(after.map((id) => relay.results.get(id)?.ok)).toEqual([true, true, true, true, true]);
       expect([1, 2, 3, 4, 5].map((i) => startsOf(`new${i}`))).toEqual([1, 1, 1, 1, 1]);
       expect(second.logs.some((l) => /epoch-2.*lost its data, starting over/.test(l))).toBe(true);
@@ -87,7 +63,7 @@ describe.each([
   describe("answers are delivered, not just attempted", () => {
     it("answers and acks the relay refused while it was down are sent again until it takes them, across a daemon restart", async () => {
       const first = daemon();
-      await registered();
+      await rig.registered();
       await pollsAsMeant(first);
       // The relay dies right after handing out the controls: answers and acks fail.
       relay.faults = [{ match: /^(POST \/api\/messages\/\d+\/result|PATCH \/api\/messages\/\d+)$/, fault: { status: 503 } }];
@@ -95,10 +71,10 @@ describe.each([
       await waitFor("the three agents started", () => tmux.sessions().length === 3 && first.logs.filter((l) => /message \d+ \(spawn\): spawned/.test(l)).length === 3);
       await first.kill9();
       const second = daemon();
-      await registered();
+      await rig.registered();
       await sleep(1_500);
       relay.faults = [];
-      await answered(ids);
+      await rig.answered(ids);
       await waitFor("every control acknowledged", () => relay.messages.every((m) => m.readBy.size > 0));
       expect(ids.map((id) => relay.results.get(id)?.message)).toEqual(["spawned ar-claude-a1", "spawned ar-claude-a2", "spawned ar-claude-a3"]);
       expect([1, 2, 3].map((i) => startsOf(`a${i}`))).toEqual([1, 1, 1]);
@@ -108,17 +84,17 @@ describe.each([
 
   describe("typed prompts survive a crash", () => {
     it("a daemon killed while codex agents start: the restarted one types each prompt once, and the spawns' answers wait for it", async () => {
-      const env = { IS_SANDBOX: "1", FAKE_CODEX_TRANSCRIPT: home.transcript, FAKE_CLAUDE_TRANSCRIPT: home.transcript, FAKE_CODEX_START_DELAY_MS: "4000" };
+      const env = { FAKE_CODEX_START_DELAY_MS: "4000" };
       const first = daemon({ env });
-      await registered();
+      await rig.registered();
       await pollsAsMeant(first);
       const ids = [1, 2, 3].map((i) => relay.sendControl("box", { action: "spawn", provider: "codex", label: `c${i}`, prompt: `task number ${i}` }));
-      await waitFor("three codex agents starting", () => events().filter((e) => e.event === "start").length === 3);
+      await waitFor("three codex agents starting", () => rig.events().filter((e) => e.event === "start").length === 3);
       await first.kill9();
       daemon({ env });
-      await answered(ids, 20_000);
+      await rig.answered(ids, 20_000);
       // The fake codex writes a prompt's event once it has read the Enter: on a busy machine, a moment after the answer.
-      const prompts = () => events().filter((e) => e.event === "prompt").map((e) => String(e.text)).sort();
+      const prompts = () => rig.events().filter((e) => e.event === "prompt").map((e) => String(e.text)).sort();
       await waitFor("the three prompts to reach codex", () => prompts().length >= 3, 20_000).catch(() => undefined);
       expect(prompts()).toEqual(["task number 1", "task number 2", "task number 3"]); // each once
       expect(ids.map((id) => relay.results.get(id)?.ok)).toEqual([true, true, true]);
@@ -130,15 +106,15 @@ describe.each([
 describe("a plain relay (no epoch) that lost its data", () => {
   it("is seen by its newest id falling below the daemon's cursor: the daemon starts over, and the controls sent after run once", async () => {
     const d = daemon({ heartbeatIntervalMs: 1_000 });
-    await registered();
+    await rig.registered();
     const before = [1, 2, 3, 4, 5].map((i) => relay.sendControl("box", { action: "spawn", label: `old${i}` }));
-    await answered(before);
+    await rig.answered(before);
     await waitFor("acks", () => relay.messages.every((m) => m.readBy.size > 0));
     // The relay restarts without its storage while the daemon runs: ids start at 1 again, and it forgets the daemon.
     relay.wipe();
     relay.forgetOrchestrators();
     const after = [1, 2].map((i) => relay.sendControl("box", { action: "spawn", label: `new${i}` }));
-    await answered(after);
+    await rig.answered(after);
     expect(after.map((id) => relay.results.get(id)?.message)).toEqual(["spawned ar-claude-new1", "spawned ar-claude-new2"]);
     expect([startsOf("new1"), startsOf("new2"), startsOf("old1")]).toEqual([1, 1, 1]);
     expect(d.logs.some((l) => /newest message id \(\d\) is below ours \(5\); it was reset, starting over/.test(l))).toBe(true);
@@ -148,10 +124,10 @@ describe("a plain relay (no epoch) that lost its data", () => {
 describe("a damaged journal is never silent", () => {
   it("is kept aside with an error saying what was lost, and old history is not run again", async () => {
     const first = daemon();
-    await registered();
+    await rig.registered();
     const spawn = relay.sendControl("box", { action: "spawn", label: "kept" });
     const stop = relay.sendControl("box", { action: "shutdown", agentId: "kept" });
-    await answered([spawn, stop]);
+    await rig.answered([spawn, stop]);
     await waitFor("acks", () => relay.messages.every((m) => m.readBy.size > 0));
     await first.terminate();
     writeFileSync(journalPath(), "this is not a database, it was cut off midwa");
@@ -161,7 +137,7 @@ describe("a damaged journal is never silent", () => {
     expect(error).toMatch(/lost/);
     expect(readdirSync(home.stateDir).some((f) => /^box\.journal\.db\.corrupt-\d+$/.test(f))).toBe(true);
     const later = relay.sendControl("box", { action: "spawn", label: "after" });
-    await answered([later]);
+    await rig.answered([later]);
     expect(startsOf("kept")).toBe(1); // the stopped agent is not spawned again
     expect(tmux.sessions()).toEqual(["ar-claude-after"]);
   });
@@ -171,11 +147,11 @@ describe("time comes from the relay's clock", () => {
   it("a relay 11 minutes behind: fresh controls run, controls old by its clock expire", async () => {
     relay.clockOffsetMs = -11 * 60_000;
     daemon();
-    await registered();
+    await rig.registered();
     await sleep(500); // a poll measured the relay's clock
     const fresh = relay.sendControl("box", { action: "spawn", label: "fresh" });
     const old = relay.sendControl("box", { action: "spawn", label: "old" }, { createdAt: relay.now() - 3_600_000 });
-    await answered([fresh, old]);
+    await rig.answered([fresh, old]);
     expect(relay.results.get(fresh)).toMatchObject({ ok: true, message: "spawned ar-claude-fresh" });
     expect(relay.results.get(old)).toMatchObject({ ok: false, code: "expired" });
   });
@@ -193,42 +169,42 @@ describe("replays act once", () => {
   it("a replayed spawn with replace: true whose agent started after it was sent does not start it again", async () => {
     const sentAt = Date.now();
     const first = daemon();
-    await registered();
-    await answered([relay.sendControl("box", { action: "spawn", label: "r" })]);
+    await rig.registered();
+    await rig.answered([relay.sendControl("box", { action: "spawn", label: "r" })]);
     await first.terminate();
     // The replace was handled (it started the running agent) and the daemon died before recording it.
     const replace = relay.sendControl("box", { action: "spawn", label: "r", replace: true }, { createdAt: sentAt });
     crashedWhileHandling(replace);
     daemon();
-    await answered([replace]);
+    await rig.answered([replace]);
     expect(relay.results.get(replace)).toMatchObject({ ok: true, message: "spawned ar-claude-r" });
     expect(startsOf("r")).toBe(1);
   });
 
   it("a replayed shutdown without a target leaves the agents spawned since it was sent", async () => {
     const first = daemon();
-    await registered();
-    await answered([relay.sendControl("box", { action: "spawn", label: "before" })]);
+    await rig.registered();
+    await rig.answered([relay.sendControl("box", { action: "spawn", label: "before" })]);
     await sleep(50);
     const sentAt = Date.now();
     await sleep(50);
-    await answered([relay.sendControl("box", { action: "spawn", label: "since" })]);
+    await rig.answered([relay.sendControl("box", { action: "spawn", label: "since" })]);
     await first.terminate();
     const shutdown = relay.sendControl("box", { action: "shutdown" }, { createdAt: sentAt });
     crashedWhileHandling(shutdown);
     daemon();
-    await answered([shutdown]);
+    await rig.answered([shutdown]);
     expect(relay.results.get(shutdown)).toMatchObject({ ok: true, message: "stopped ar-claude-before" });
     expect(tmux.sessions()).toEqual(["ar-claude-since"]);
   });
 
   it("a control for one agent sent after a control for every agent waits for it", async () => {
-    daemon({ env: { IS_SANDBOX: "1", FAKE_CLAUDE_TRANSCRIPT: home.transcript, FAKE_CLAUDE_START_DELAY_MS: "2500" } });
-    await registered();
+    daemon({ env: { FAKE_CLAUDE_START_DELAY_MS: "2500" } });
+    await rig.registered();
     const slow = relay.sendControl("box", { action: "spawn", label: "slow" });
     const all = relay.sendControl("box", { action: "shutdown" });
     const single = relay.sendControl("box", { action: "spawn", provider: "codex", label: "later" });
-    await answered([slow, all, single], 20_000);
+    await rig.answered([slow, all, single], 20_000);
     expect(relay.answeredAt.get(all)!).toBeLessThanOrEqual(relay.answeredAt.get(single)!);
     expect(relay.results.get(all)).toMatchObject({ ok: true, message: "stopped ar-claude-slow" });
     expect(tmux.sessions()).toEqual(["ar-codex-later"]);
@@ -238,13 +214,13 @@ describe("replays act once", () => {
 describe("bad state storage", () => {
   it("a journal it cannot write (another process holds it locked): controls are answered 'not run', neither run nor acked until it can be written", async () => {
     const d = daemon();
-    await registered();
-    await answered([relay.sendControl("box", { action: "spawn", label: "first" })]);
+    await rig.registered();
+    await rig.answered([relay.sendControl("box", { action: "spawn", label: "first" })]);
     const holder = new Database(journalPath());
     holder.exec("BEGIN IMMEDIATE"); // the write lock: the daemon's writes fail after its busy timeout
     try {
       const blocked = relay.sendControl("box", { action: "spawn", label: "blocked" });
-      await answered([blocked], 60_000);
+      await rig.answered([blocked], 60_000);
       expect(relay.results.get(blocked)).toMatchObject({ ok: false, code: "journal", error: `not run: the daemon cannot write its journal ${journalPath()}` });
       expect(await d.waitForLog(/ERROR .*cannot write the journal/)).toMatch(/database is locked; controls are answered with an error and not acknowledged until it can be written/);
       await relay.polls(2, 60_000);
@@ -258,7 +234,7 @@ describe("bad state storage", () => {
       holder.close();
     }
     const later = relay.sendControl("box", { action: "spawn", label: "later" });
-    await answered([later]);
+    await rig.answered([later]);
     expect(relay.results.get(later)).toMatchObject({ ok: true, message: "spawned ar-claude-later" });
     expect(tmux.sessions()).toEqual(["ar-claude-first", "ar-claude-later"]);
   }, 200_000);
@@ -266,8 +242,7 @@ describe("bad state storage", () => {
   it("a stateDir that cannot be created: the daemon exits at once naming the path, the cause and what to do", async () => {
     writeFileSync(join(home.root, "blocker"), "a file, not a folder");
     mkdirSync(home.stateDir, { recursive: true });
-    const d = new TestDaemon(home, tmux, { relayUrl: relay.url, env: { AGENT_RELAY_ORCHESTRATOR_STATE_DIR: join(home.root, "blocker", "state") } }).start();
-    daemons.push(d);
+    const d = rig.daemon({ env: { AGENT_RELAY_ORCHESTRATOR_STATE_DIR: join(home.root, "blocker", "state") } });
     const line = await d.waitForLog(/stateDir .* cannot be created/);
     expect(line).toContain(join(home.root, "blocker", "state"));
     expect(line).toMatch(/not a directory \(ENOTDIR\).*writable/);

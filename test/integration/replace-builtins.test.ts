@@ -1,10 +1,11 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { TestDaemon } from "../support/daemon.js";
 import { FAKE_BIN, FIXTURES, TestHome } from "../support/env.js";
 import { killProcessesWith, processesWith } from "../support/procs.js";
-import { TestRelay } from "../support/relay.js";
+import type { TestRelay } from "../support/relay.js";
+import { useRig } from "../support/rig.js";
 import { TestTmux } from "../support/tmux.js";
 import { waitFor } from "../support/wait.js";
 
@@ -16,35 +17,19 @@ import { waitFor } from "../support/wait.js";
 const TOKEN = "relay-secret-replace-8c21d";
 const SERVICE_TOKEN = "service-secret-0b7e44";
 const CONFIGS = join(FIXTURES, "config", "replace-builtins");
+const rig = useRig({ token: TOKEN, extensions: true });
 let home: TestHome;
 let tmux: TestTmux;
 let relay: TestRelay;
-const daemons: TestDaemon[] = [];
-
-beforeEach(async () => {
-  home = new TestHome();
-  tmux = new TestTmux();
-  relay = await new TestRelay({ token: TOKEN, extensions: true }).start();
-});
-afterEach(async () => {
-  for (const d of daemons.splice(0)) await d.terminate("SIGKILL");
-  await relay.stop();
-  tmux.kill();
-  killProcessesWith("TEST_TAG", home.root);
-  home.remove();
+beforeEach(() => {
+  ({ home, tmux, relay } = rig);
+  rig.onTearDown(() => killProcessesWith("TEST_TAG", home.root));
 });
 
 /** A daemon with one of the fixture configs (a file name), or with the harness's JSON file plus `file`. */
 function daemon(config: string | { file: Record<string, unknown> }, env: Record<string, string> = {}): TestDaemon {
   const configEnv: Record<string, string> = typeof config === "string" ? { AGENT_RELAY_ORCHESTRATOR_CONFIG: join(CONFIGS, config) } : {};
-  const d = new TestDaemon(home, tmux, {
-    relayUrl: relay.url,
-    token: TOKEN,
-    env: { TEST_TAG: home.root, ...configEnv, ...env },
-    ...(typeof config === "string" ? {} : { file: config.file }),
-  }).start();
-  daemons.push(d);
-  return d;
+  return rig.daemon({ token: TOKEN, env: { TEST_TAG: home.root, ...configEnv, ...env }, ...(typeof config === "string" ? {} : { file: config.file }) });
 }
 
 /** Waits for a daemon to exit on its own, before it registered; its output. */
@@ -68,7 +53,7 @@ describe("the backend (tmux) replaced by a user plugin", () => {
   it("tmux composed from its exported factory: exits are seen, agents are adopted after a restart, and no process outlives its agent", async () => {
     const env = { AGENT_RELAY_ORCHESTRATOR_PROVIDERS: "claude,stubborn", STUBBORN_BIN: join(FAKE_BIN, "stubborn") };
     const first = daemon("backend.config.ts", env);
-    await registered();
+    await rig.registered();
     relay.sendControl("box", { action: "spawn", provider: "claude", label: "alice" });
     relay.sendControl("box", { action: "spawn", provider: "stubborn", label: "mule" });
     await waitFor("both agents ready", () => agent("alice")?.status === "ready" && agent("mule")?.status === "ready", 30_000);
@@ -118,7 +103,7 @@ describe("the env policy replaced by a user plugin that drops everything", () =>
       AGENT_RELAY_ORCHESTRATOR_HOSTNAME: "replace-host",
       MY_SERVICE_TOKEN: SERVICE_TOKEN,
     });
-    await registered();
+    await rig.registered();
     relay.sendControl("box", { action: "spawn", provider: "envcheck", label: "envy" });
     await waitFor("envy ready", () => agent("envy")?.status === "ready", 30_000);
 
@@ -147,7 +132,7 @@ describe("the controls replaced by a user plugin declaring spawn, restart and sh
   it("each control runs once though delivered again and again, and controls about one agent run in order", async () => {
     const log = join(home.root, "controls.log");
     daemon("controls.config.ts", { CONTROLS_LOG: log });
-    await registered();
+    await rig.registered();
     relay.dropAcks = true;
     relay.replay = true; // every poll returns every message again
 
@@ -183,7 +168,7 @@ describe("the controls replaced by a user plugin declaring spawn, restart and sh
 describe("the transport (relay-http) replaced by a user plugin", () => {
   it("relay-http composed from its exported factory: heartbeats go through it, and a control delivered again and again runs once", async () => {
     const d = daemon("transport.config.ts");
-    await registered();
+    await rig.registered();
     await waitFor("heartbeats through the replacement", () => (relay.heartbeats.get("box") ?? 0) >= 2, 20_000);
     expect(d.logs.filter((l) => /logged-transport: heartbeat/.test(l)).length).toBeGreaterThanOrEqual(2);
 

@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { TestDaemon } from "../support/daemon.js";
+import { beforeEach, describe, expect, it } from "vitest";
 import { FIXTURES, TestHome } from "../support/env.js";
-import { TestRelay } from "../support/relay.js";
+import type { TestRelay } from "../support/relay.js";
+import { useRig } from "../support/rig.js";
 import { TestTmux } from "../support/tmux.js";
 import { waitFor } from "../support/wait.js";
 
@@ -11,32 +11,17 @@ import { waitFor } from "../support/wait.js";
 // fields of its own, through a real daemon and a relay: the core passes its
 // fields through, orders it by the key it declares, and has its effect once.
 
+const rig = useRig({ extensions: true });
 let home: TestHome;
 let tmux: TestTmux;
 let relay: TestRelay;
-const daemons: TestDaemon[] = [];
-
-beforeEach(async () => {
-  home = new TestHome();
-  tmux = new TestTmux();
-  relay = await new TestRelay({ extensions: true }).start();
-});
-afterEach(async () => {
-  for (const d of daemons.splice(0)) await d.terminate("SIGKILL");
-  await relay.stop();
-  tmux.kill();
-  home.remove();
-});
+beforeEach(() => ({ home, tmux, relay } = rig));
 
 describe("a control action declared by a user plugin in orchestrator.config.ts", () => {
   it("gets its own fields, runs once though delivered again and again, in order per agent; its fields are checked; other actions are unknown", async () => {
     const notesFile = join(home.root, "notes.txt");
-    const daemon = new TestDaemon(home, tmux, {
-      relayUrl: relay.url,
-      env: { AGENT_RELAY_ORCHESTRATOR_CONFIG: join(FIXTURES, "config", "user-control", "orchestrator.config.ts"), NOTES_FILE: notesFile },
-    }).start();
-    daemons.push(daemon);
-    await waitFor("registration", () => relay.orchestrators.has("box"), 20_000);
+    const daemon = rig.daemon({ env: { AGENT_RELAY_ORCHESTRATOR_CONFIG: join(FIXTURES, "config", "user-control", "orchestrator.config.ts"), NOTES_FILE: notesFile } });
+    await rig.registered("box", 20_000);
     relay.dropAcks = true;
     relay.replay = true; // every poll returns every message again
 

@@ -5,6 +5,16 @@ import { CLI, type TestHome } from "./env.js";
 import type { TestTmux } from "./tmux.js";
 import { waitFor } from "./wait.js";
 
+export interface TestDaemonOptions {
+  relayUrl: string;
+  id?: string;
+  token?: string;
+  /** The JSON config file; its `env` is added to the fake CLIs' defaults (IS_SANDBOX, the transcript). */
+  file?: Record<string, unknown>;
+  env?: Record<string, string>;
+  args?: string[];
+}
+
 /** The real CLI daemon as a child process, configured the 0.9.0 way: env vars plus a JSON file. */
 export class TestDaemon {
   readonly logs: string[] = [];
@@ -14,7 +24,7 @@ export class TestDaemon {
   constructor(
     private readonly home: TestHome,
     private readonly tmux: TestTmux,
-    private readonly options: { relayUrl: string; id?: string; token?: string; file?: Record<string, unknown>; env?: Record<string, string>; args?: string[] },
+    private readonly options: TestDaemonOptions,
   ) {}
 
   get id(): string {
@@ -30,8 +40,13 @@ export class TestDaemon {
     writeFileSync(
       file,
       JSON.stringify({
-        env: { IS_SANDBOX: "1", FAKE_CLAUDE_TRANSCRIPT: this.home.transcript, FAKE_CODEX_TRANSCRIPT: this.home.transcript },
         ...this.options.file,
+        env: {
+          IS_SANDBOX: "1",
+          FAKE_CLAUDE_TRANSCRIPT: this.home.transcript,
+          FAKE_CODEX_TRANSCRIPT: this.home.transcript,
+          ...(this.options.file?.env as Record<string, string> | undefined),
+        },
       }),
     );
     const child = spawn(process.execPath, [CLI, ...(this.options.args ?? [])], {

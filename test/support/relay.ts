@@ -27,6 +27,12 @@ export interface Fault {
   times?: number;
 }
 
+export interface TestRelayOptions {
+  token?: string;
+  extensions?: boolean;
+  longPoll?: boolean;
+}
+
 export class TestRelay {
   readonly orchestrators = new Map<string, Record<string, unknown>>();
   readonly reports = new Map<string, Array<Record<string, unknown>>>();
@@ -63,7 +69,7 @@ export class TestRelay {
    * offers long-poll (`wait=` holds a poll until a message is queued), as our
    * relay does, so fault tests run on the daemon's default path too.
    */
-  constructor(readonly options: { token?: string; extensions?: boolean; longPoll?: boolean } = {}) {}
+  constructor(readonly options: TestRelayOptions = {}) {}
 
   /** This relay's clock. */
   now(): number {
