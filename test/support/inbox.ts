@@ -1,3 +1,4 @@
+import { afterEach } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +10,17 @@ import { Journal } from "../../core/journal.js";
 import { createLogger } from "../../core/logger.js";
 import { Secrets } from "../../core/secrets.js";
 import type { ControlResult, RelayMessage } from "../../core/types.js";
+
+/** `inboxSetup` for each test that calls it, each removed after its test. */
+export function useInboxes(): (options?: Parameters<typeof inboxSetup>[0]) => ReturnType<typeof inboxSetup> {
+  const setups: ReturnType<typeof inboxSetup>[] = [];
+  afterEach(() => setups.splice(0).forEach((s) => s.remove()));
+  return (options) => {
+    const s = inboxSetup(options);
+    setups.push(s);
+    return s;
+  };
+}
 
 /** The relay's clock in these tests (epoch ms). */
 export const NOW = 1_800_000_000_000;

@@ -9,6 +9,18 @@ export interface Harness {
 }
 
 /**
+ * The built-in plugins, less those named in `without` (a test puts its own in
+ * their place), with the env policy reading `home.env()` rather than this
+ * process's environment.
+ */
+export function testBuiltins(home: TestHome, options: { without?: string[]; env?: Record<string, string> } = {}): Plugin[] {
+  const source = home.env(options.env);
+  return builtinPlugins()
+    .filter((p) => !options.without?.includes(p.name))
+    .map((p) => (p.name === "env-policy" ? envPolicyPlugin({ source }) : p));
+}
+
+/**
  * A real core with the built-in plugins, in this process, configured inline
  * (no config file is searched). The env policy reads `home.env()` rather
  * than this process's environment.
@@ -26,7 +38,7 @@ export async function createTestOrchestrator(
   const logs: string[] = [];
   const secrets = new Secrets([resolved.token]);
   const logger = createLogger({ level: resolved.logLevel, write: (line) => logs.push(line), secrets: () => secrets });
-  const builtins = options.builtins ?? builtinPlugins().map((p) => (p.name === "env-policy" ? envPolicyPlugin({ source: env }) : p));
+  const builtins = options.builtins ?? testBuiltins(home, options);
   const orchestrator = await Orchestrator.create({ config: resolved, plugins: resolvePlugins(resolved, builtins), logger, secrets });
   return { orchestrator, logs };
 }

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { definePlugin, type ControlResult, type Orchestrator, type RelayMessage, type RelayTransport, type SpawnSpec } from "../../core/index.js";
 import { TestHome } from "../support/env.js";
-import { createTestOrchestrator } from "../support/orchestrator.js";
+import { createTestOrchestrator, testBuiltins } from "../support/orchestrator.js";
 import { readyBackend } from "../support/providers.js";
 import { waitFor } from "../support/wait.js";
 import { z } from "zod";
@@ -82,11 +82,7 @@ beforeAll(async () => {
   home = new TestHome();
   mkdirSync(join(home.root, "outside"));
   symlinkSync(join(home.root, "outside"), join(home.baseDir, "link-out"));
-  const { builtinPlugins } = await import("../../plugins/defaults.js");
-  const { envPolicyPlugin } = await import("../../plugins/env-policy/index.js");
-  const builtins = builtinPlugins()
-    .filter((p) => p.name !== "tmux" && p.name !== "relay-http")
-    .map((p) => (p.name === "env-policy" ? envPolicyPlugin({ source: home.env() }) : p));
+  const builtins = testBuiltins(home, { without: ["tmux", "relay-http"] });
   ({ orchestrator: core } = await createTestOrchestrator(
     home,
     { id: "fuzz", token: TOKEN, providers: ["claude"], logLevel: "silent", startupPollMs: 5, envPolicy: { fromControl: ["TASK_ID"] } },

@@ -3,7 +3,7 @@ import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Orchestrator, SpawnSpec } from "../../core/index.js";
 import { TestHome } from "../support/env.js";
-import { createTestOrchestrator } from "../support/orchestrator.js";
+import { createTestOrchestrator, testBuiltins } from "../support/orchestrator.js";
 import { readyBackend } from "../support/providers.js";
 
 // Every field from the relay is hostile until checked. These run through a
@@ -20,11 +20,7 @@ beforeAll(async () => {
   mkdirSync(join(home.root, "projects-evil"));
   symlinkSync(join(home.root, "outside"), join(home.baseDir, "link-out"));
   symlinkSync(join(home.baseDir, "link-loop"), join(home.baseDir, "link-loop"));
-  const { builtinPlugins } = await import("../../plugins/defaults.js");
-  const { envPolicyPlugin } = await import("../../plugins/env-policy/index.js");
-  const builtins = builtinPlugins()
-    .filter((p) => p.name !== "tmux" && p.name !== "relay-http")
-    .map((p) => (p.name === "env-policy" ? envPolicyPlugin({ source: home.env() }) : p));
+  const builtins = testBuiltins(home, { without: ["tmux", "relay-http"] });
   ({ orchestrator: core } = await createTestOrchestrator(
     home,
     { providers: ["claude"], logLevel: "silent", startupPollMs: 5, envPolicy: { fromControl: ["TASK_ID", "JAVA_TOOL_OPTIONS", "HTTPS_PROXY", "npm_config_registry"] } },

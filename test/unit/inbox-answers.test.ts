@@ -1,18 +1,12 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ControlResult } from "../../core/types.js";
-import { NOW, inboxSetup, msg, poke, settle } from "../support/inbox.js";
+import { NOW, msg, poke, settle, useInboxes } from "../support/inbox.js";
 
 // What the inbox answers besides a handler's own answer: expired controls
 // (on the relay's clock), messages that are no control, invalid controls,
 // replays after a crash, retries, and a journal it cannot read or write.
 
-const setups: ReturnType<typeof inboxSetup>[] = [];
-afterEach(() => setups.splice(0).forEach((s) => s.remove()));
-function setup(options?: Parameters<typeof inboxSetup>[0]) {
-  const s = inboxSetup(options);
-  setups.push(s);
-  return s;
-}
+const setup = useInboxes();
 
 describe("control age", () => {
   it.each([

@@ -1,16 +1,10 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { NOW, gate, inboxSetup, msg, poke, settle } from "../support/inbox.js";
+import { describe, expect, it } from "vitest";
+import { NOW, gate, msg, poke, settle, useInboxes } from "../support/inbox.js";
 
 // A message without a control holds up no control, and a control's key and
 // handler are told when it was sent even when the relay did not say.
 
-const setups: ReturnType<typeof inboxSetup>[] = [];
-afterEach(() => setups.splice(0).forEach((s) => s.remove()));
-function setup(options?: Parameters<typeof inboxSetup>[0]) {
-  const s = inboxSetup(options);
-  setups.push(s);
-  return s;
-}
+const setup = useInboxes();
 
 describe("messages without a control", () => {
   it.each([

@@ -1,7 +1,7 @@
 import { afterEach, expect, it } from "vitest";
 import type { Orchestrator, SpawnSpec } from "../../core/index.js";
 import { TestHome } from "../support/env.js";
-import { createTestOrchestrator } from "../support/orchestrator.js";
+import { createTestOrchestrator, testBuiltins } from "../support/orchestrator.js";
 import { readyBackend } from "../support/providers.js";
 
 // A restart stops the old agent, then starts a new one. When that start fails
@@ -19,8 +19,7 @@ it("a restart whose new start fails once for a passing reason tries it again: th
   home = new TestHome();
   const started: SpawnSpec[] = [];
   const failures: string[] = [];
-  const { builtinPlugins } = await import("../../plugins/defaults.js");
-  const builtins = builtinPlugins().filter((p) => p.name !== "tmux" && p.name !== "relay-http");
+  const builtins = testBuiltins(home, { without: ["tmux", "relay-http"] });
   // the 2nd start fails: the first is the spawn, the second the restart's
   ({ orchestrator: core } = await createTestOrchestrator(home, { providers: ["claude"], logLevel: "silent", startupPollMs: 5 }, { builtins: [...builtins, readyBackend(started, { failEvery: 2, failures })] }));
   await core.start();
