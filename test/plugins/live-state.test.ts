@@ -31,7 +31,7 @@ async function start(config: UserConfig = {}) {
     tmux: { socketName: tmux.socketName },
     disablePlugins: ["relay-http"],
     ...config,
-    env: { IS_SANDBOX: "1", FAKE_CLAUDE_WORK_MS: "800", FAKE_CODEX_WORK_MS: "800" },
+    env: { IS_SANDBOX: "1", FAKE_CLAUDE_WORK_MS: "800", FAKE_CODEX_WORK_MS: "1500" },
   });
   running.push(orchestrator);
   const changes: string[] = [];
