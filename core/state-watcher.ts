@@ -48,6 +48,8 @@ interface Tracked {
   told: Promise<void>;
 }
 
+/** How long a `blocked` event waits for its question to show on the screen before it counts without one. */
+const QUESTION_WAIT_MS = 1_000;
 /** Events files are read this often even when no change notice came (a safety net for fs.watch). */
 const EVENT_SAFETY_MS = 1_000;
 
@@ -255,6 +257,8 @@ export class StateWatcher {
       if (to === "blocked") detail = { ...(t.screen.question !== undefined ? { question: t.screen.question } : {}), options: t.screen.options ?? [] };
     }
     if (to === undefined) return false;
+    // A permission request comes as its prompt appears: wait a moment for the question to be on screen.
+    if (to === "blocked" && source === "event" && detail.question === undefined && t.event && now - t.event.at < QUESTION_WAIT_MS) return false;
     const stalled = to === "working" && this.host.stuckAfterMs > 0 && now - t.screenChangedAt >= this.host.stuckAfterMs;
     if (stalled) {
       const minutes = (now - t.screenChangedAt) / 60_000;

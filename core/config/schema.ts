@@ -155,7 +155,7 @@ export function coreDefaults(env: NodeJS.ProcessEnv = process.env): Record<strin
     startTimeoutMs: 30_000,
     startupPollMs: 50,
     exitedRetentionMs: 10 * 60_000,
-    states: { tickMs: 200, disagreeMs: 3_000, stuckAfterMs: 10 * 60_000 },
+    states: { tickMs: 250, disagreeMs: 3_000, stuckAfterMs: 10 * 60_000 },
     tmuxPrefix: "ar",
     stateDir: join(home, ".agent-relay", "state"),
     logLevel: "info" satisfies LogLevelName,

@@ -36,10 +36,14 @@ async function start(config: UserConfig = {}) {
   running.push(orchestrator);
   const changes: string[] = [];
   const events: string[] = [];
-  orchestrator.hooks.onAgentState.tapPromise("test", async (_agent, _from, to, detail) => void changes.push(`${to}:${detail.source}`));
+  const questions: Array<string | undefined> = [];
+  orchestrator.hooks.onAgentState.tapPromise("test", async (_agent, _from, to, detail) => {
+    changes.push(`${to}:${detail.source}`);
+    if (to === "blocked") questions.push(detail.question);
+  });
   orchestrator.hooks.onAgentEvent.tapPromise("test", async (_agent, event) => void events.push(event.kind));
   await orchestrator.start();
-  return { orchestrator, logs, changes, events };
+  return { orchestrator, logs, changes, events, questions };
 }
 
 /** Types a prompt as a user would: the text, a pause, Enter. */
@@ -75,12 +79,12 @@ describe("live state of claude", () => {
   });
 
   it("is blocked on a permission prompt with its question and options, and works again once answered", async () => {
-    const { orchestrator, changes } = await start({ claude: { approvalArgs: { guarded: ["--permission-mode", "default"] } } });
+    const { orchestrator, changes, questions } = await start({ claude: { approvalArgs: { guarded: ["--permission-mode", "default"] } } });
     await orchestrator.spawn({ label: "b", cwd: home.project, prompt: "hello" });
     await waitFor("idle", settled(changes, 2, "idle:event"));
     await type("ar-claude-b", "tool: rm -rf build");
     await waitFor("blocked", () => changes.at(-1)?.startsWith("blocked"));
-    await waitFor("the question read off the screen", () => orchestrator.state("ar-claude-b")?.question !== undefined);
+    expect(questions).toEqual(["Do you want to proceed?"]); // onAgentState is told the question, not only the state
     const state = orchestrator.state("ar-claude-b")!;
     expect(state).toMatchObject({ state: "blocked", question: "Do you want to proceed?" });
     expect(state.options).toEqual(["Yes", `Yes, and always allow access to ${basename(home.project)}/ from this project`, "No"]);
