@@ -68,10 +68,12 @@ export class StateWatcher {
   private readonly tracked = new Map<string, Tracked>();
   private timer?: NodeJS.Timeout;
   private ticking?: Promise<void>;
-  private again = false;
   private running = false;
   private fsWatcher?: FSWatcher;
   private eventsReadAt = 0;
+  private eventsTimer?: NodeJS.Timeout;
+  private eventsAll = false;
+  private readonly eventsFor = new Set<string>();
   private readonly startedAt = Date.now();
 
   constructor(private readonly host: StateWatcherHost) {}
@@ -82,7 +84,7 @@ export class StateWatcher {
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       // One watcher for every agent's event file; the tick reads them anyway.
-      this.fsWatcher = watch(dir, () => this.lookSoon());
+      this.fsWatcher = watch(dir, (_event, name) => this.eventsSoon(typeof name === "string" ? name : undefined));
       this.fsWatcher.on("error", (err) => this.host.logger.warn(`watching ${dir}: ${err.message}`));
     } catch (err) {
       this.host.logger.warn(`cannot watch agent events in ${dir} (${errorMessage(err)}): reading them every ${this.host.tickMs} ms`);
@@ -93,6 +95,7 @@ export class StateWatcher {
   async stop(): Promise<void> {
     this.running = false;
     clearTimeout(this.timer);
+    clearTimeout(this.eventsTimer);
     this.fsWatcher?.close();
     await this.ticking;
   }
@@ -111,12 +114,27 @@ export class StateWatcher {
     if (changed) this.host.report();
   }
 
-  /** Looks at once (an event file changed); a look under way is followed by another. */
-  private lookSoon(): void {
+  /**
+   * An event file changed: read it at once (no screen is looked at: that
+   * waits for the tick). Changes within a few ms are read together.
+   */
+  private eventsSoon(file: string | undefined): void {
     if (!this.running) return;
-    this.eventsReadAt = 0;
-    if (this.ticking) this.again = true;
-    else this.schedule(0);
+    const session = file?.endsWith(".jsonl") ? file.slice(0, -".jsonl".length) : undefined;
+    if (session === undefined) this.eventsAll = true;
+    else this.eventsFor.add(session);
+    if (this.eventsTimer) return;
+    this.eventsTimer = setTimeout(() => {
+      this.eventsTimer = undefined;
+      const all = this.eventsAll;
+      const sessions = [...this.eventsFor];
+      this.eventsAll = false;
+      this.eventsFor.clear();
+      const agents = all ? this.host.registry.values() : sessions.flatMap((s) => this.host.registry.get(s) ?? []);
+      let changed = false;
+      for (const agent of agents) changed = this.readEvents(agent) || changed;
+      if (changed) this.host.report();
+    }, 5);
   }
 
   private schedule(delayMs: number): void {
@@ -128,9 +146,7 @@ export class StateWatcher {
         .catch((err) => this.host.logger.warn(`state watcher: ${errorMessage(err)}`))
         .finally(() => {
           this.ticking = undefined;
-          const again = this.again;
-          this.again = false;
-          this.schedule(again ? 0 : this.nextDelay());
+          this.schedule(this.nextDelay());
         });
     }, delayMs);
   }
@@ -149,7 +165,7 @@ export class StateWatcher {
     this.sync();
     const now = Date.now();
     let changed = false;
-    if (now - this.eventsReadAt >= (this.eventsReadAt === 0 ? 0 : EVENT_SAFETY_MS)) {
+    if (now - this.eventsReadAt >= EVENT_SAFETY_MS) {
       this.eventsReadAt = now;
       for (const agent of this.host.registry.values()) changed = this.readEvents(agent) || changed;
     }
