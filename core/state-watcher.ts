@@ -251,8 +251,8 @@ export class StateWatcher {
     let detail: AgentStateDetail = {};
     let source: "event" | "screen" = "screen";
     let confirmed: AgentState | undefined;
-    // Only a look taken after the event can confirm it (the screen may still show the state before).
-    if (t.event && t.screen && t.screen.state === t.event.state && t.lookedAt >= t.event.at) {
+    // Only a look taken after the event can confirm it, and only with no other screen state pending.
+    if (t.event && t.screen && t.screen.state === t.event.state && t.lookedAt >= t.event.at && !t.candidate) {
       confirmed = t.event.state; // the screen confirms: the event said it first
       t.event = undefined;
     } else if (t.event && t.screen && t.screen.state !== t.event.state) {
