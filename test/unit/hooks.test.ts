@@ -19,7 +19,7 @@ describe("hooks", () => {
   it("pins each hook's kind by behaviour, since tapable's typings cannot tell them apart", async () => {
     const hooks = createHooks();
     expect(Object.isFrozen(hooks)).toBe(true);
-    expect(Object.keys(hooks).sort()).toEqual(["afterSpawn", "afterStop", "beforeSpawn", "onAgentExit", "onConnected", "onControl", "onDoctor", "onHeartbeat", "onReport"]);
+    expect(Object.keys(hooks).sort()).toEqual(["afterSpawn", "afterStop", "beforeSpawn", "onAgentEvent", "onAgentExit", "onAgentState", "onConnected", "onControl", "onDoctor", "onHeartbeat", "onReport"]);
 
     // sync waterfall: onReport is called (not awaited), each tap gets what the previous returned
     hooks.onReport.tap("a", (report) => ({ ...report, label: "from-a" }));
@@ -43,7 +43,7 @@ describe("hooks", () => {
     expect(secondRan).toBe(false);
 
     // parallel: the first tap can only finish because the second runs meanwhile
-    for (const name of ["onHeartbeat", "onDoctor"] as const) {
+    for (const name of ["onHeartbeat", "onDoctor", "onAgentEvent"] as const) {
       let release!: () => void;
       const released = new Promise<void>((r) => (release = r));
       const hook = hooks[name] as unknown as { tapPromise(n: string, fn: () => Promise<void>): void; promise(a: unknown): Promise<void> };
@@ -53,7 +53,7 @@ describe("hooks", () => {
     }
 
     // series: each tap starts after the previous one finished
-    for (const name of ["afterSpawn", "afterStop", "onAgentExit"] as const) {
+    for (const name of ["afterSpawn", "afterStop", "onAgentExit", "onAgentState"] as const) {
       const events: string[] = [];
       const hook = hooks[name] as unknown as { tapPromise(n: string, fn: () => Promise<void>): void; promise(...a: unknown[]): Promise<void> };
       hook.tapPromise("a", async () => {
