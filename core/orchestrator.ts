@@ -21,7 +21,8 @@ import { openJournal, recoverAgents } from "./recovery.js";
 import type { AgentProvider } from "./provider.js";
 import type { ResolvedConfig } from "./config/schema.js";
 import type { AgentBackend, Plugin, RelayTransport } from "./plugin.js";
-import type { AgentReport, ControlRequest, ControlResult, ManagedAgent, SpawnRequest } from "./types.js";
+import { stateOf } from "./live-state.js";
+import type { AgentReport, AgentStateInfo, ControlRequest, ControlResult, ManagedAgent, SpawnRequest } from "./types.js";
 
 export type { SpawnOutcome } from "./lifecycle.js";
 
@@ -185,6 +186,12 @@ export class Orchestrator {
     return this.secrets.redactDeep(reports);
   }
 
+  /** The live state of an agent (by session), redacted; undefined when it is not managed. */
+  state(session: string): AgentStateInfo | undefined {
+    const agent = this.registry.get(session);
+    return agent ? this.secrets.redactDeep(stateOf(agent)) : undefined;
+  }
+
   /** Starts an agent and waits for its start-up to end (see `AgentLifecycle.spawn`). */
   spawn(request: SpawnRequest): Promise<SpawnOutcome> {
     return this.lifecycle.spawn(request);
@@ -287,6 +294,7 @@ export class Orchestrator {
         screen: async (session) => (this.registry.get(session) ? (await this.backend.screens([session])).get(session) : undefined),
         report: () => this.report(),
         providers: () => this.providers(),
+        state: (session) => this.state(session),
       },
     };
   }
