@@ -72,6 +72,7 @@ async function typeAndConfirm(deps: SendDeps, agent: ManagedAgent, text: string)
   const { api, watch } = deps;
   const { session } = agent;
   const provider = api.providers().get(agent.provider);
+  const working = provider?.states?.working ?? provider?.working;
   const listener = watch.listen(session);
   try {
     const typedAt = Date.now();
@@ -89,8 +90,8 @@ async function typeAndConfirm(deps: SendDeps, agent: ManagedAgent, text: string)
         if (listener.events.some((e) => e.kind === "prompt-submit" && e.at >= typedAt - 1_000)) return true;
         const state = api.state(session);
         if (state && (state.state === "working" || state.state === "blocked") && state.since >= typedAt) return true;
-        const screen = provider?.working ? await api.screen(session) : undefined;
-        if (screen && screenMatches(screen.lines, provider!.working!)) return true;
+        const screen = working ? await api.screen(session) : undefined;
+        if (screen && screenMatches(screen.lines, working!)) return true;
         if (Date.now() >= until || watch.closing) return false;
         await listener.next(Math.min(200, until - Date.now()));
       }
