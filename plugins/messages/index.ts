@@ -74,6 +74,8 @@ export function messagesPlugin(options: MessagesOptions = {}) {
           fields: sendFields,
           // Messages to one agent take turns among themselves, not with its other controls.
           key: (control) => `send:${sessionOf(api, control.agentId)}`,
+          // A message may wait up to its TTL: a shutdown or restart of every agent does not wait for it.
+          longWait: true,
           handle: (request) => send({ api, watch, marks, confirmMs, defaultTtlMs: options.defaultTtlMs ?? DEFAULT_TTL_MS }, request),
         }),
       );
