@@ -47,7 +47,7 @@ export async function send(deps: SendDeps, request: ControlRequest & { control: 
   const mark = marks.of(request);
   // Handled before a crash and typed then: the agent may have it; typing it again could make it twice.
   if (request.replay && mark !== undefined && marks.has(mark)) {
-    return delivered(api, session, Date.now(), "typed before the daemon restarted; not typed again");
+    return refusal("unconfirmed", `typing into ${session} began before the daemon restarted, so it is not typed again; whether ${session} took it is not known (see its screen)`);
   }
   const ttlMs = control.ttlMs ?? deps.defaultTtlMs;
   const deadline = (request.createdAtLocal ?? Date.now()) + ttlMs;
@@ -140,11 +140,11 @@ export function refusal(code: string, error: string): ControlResult {
   return { ok: false, action: "send", code, error };
 }
 
-function delivered(api: OrchestratorApi, session: string, at: number, note?: string): ControlResult {
+function delivered(api: OrchestratorApi, session: string, at: number): ControlResult {
   const result = {
     ok: true as const,
     action: "send",
-    message: `delivered to ${session} at ${new Date(at).toISOString()}${note ? ` (${note})` : ""}`,
+    message: `delivered to ${session} at ${new Date(at).toISOString()}`,
     agents: api.report().filter((r) => r.session === session),
     deliveredAt: at,
   };
