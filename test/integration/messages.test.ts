@@ -150,6 +150,8 @@ describe("respond", () => {
     const result = await answer(relay.sendControl("box", { action: "respond", agentId: "a", option }));
     const label = option === "No" ? "No" : "Yes";
     expect(result).toMatchObject({ ok: true, action: "respond", message: expect.stringMatching(new RegExp(`^answered "Do you want to proceed\\?" of ar-claude-a with "${label}" \\(key ${key}\\); it is now `)) });
+    // Answered once the prompt went away, not when the key was pressed.
+    expect(result.message).toMatch(/; it is now (idle|working)$/);
     expect(events().filter((e) => e.event === "permission-answer")).toEqual([expect.objectContaining({ choice: key })]);
     await reportedAs(next);
     await reportedAs("idle");
