@@ -1,5 +1,7 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { Journal } from "../../core/journal.js";
 import { TestDaemon } from "../support/daemon.js";
 import { TestHome } from "../support/env.js";
 import { TestRelay } from "../support/relay.js";
@@ -109,6 +111,30 @@ describe("send to an idle agent", () => {
     const result = await answer(relay.sendControl("box", { action: "send", agentId: "nobody", text: "hi" }));
     expect(result).toMatchObject({ ok: false, code: "not_found", error: 'no managed agent matches "nobody"' });
     expect(prompts()).toEqual([]);
+  });
+});
+
+describe("send after a daemon crash", () => {
+  it("a message being handled when the daemon died is typed after its restart, unless its typing had begun", async () => {
+    const first = await readyAgent();
+    await reportedAs("idle");
+    await first.kill9(); // the agent keeps running
+    const sentAt = Date.now();
+    const waited = relay.sendControl("box", { action: "send", agentId: "a", text: "was waiting" }, { createdAt: sentAt });
+    const typing = relay.sendControl("box", { action: "send", agentId: "a", text: "was being typed" }, { createdAt: sentAt });
+    // Both were taken up by the dead daemon; it had begun to type the second.
+    const journal = new Journal(home.stateDir, "box");
+    journal.open();
+    journal.started(waited);
+    journal.started(typing);
+    journal.close();
+    const marks = join(home.stateDir, "messages", "box");
+    mkdirSync(marks, { recursive: true, mode: 0o700 });
+    writeFileSync(join(marks, `${typing}-${sentAt}`), "");
+    daemon();
+    expect(await answer(waited)).toMatchObject({ ok: true, message: expect.stringMatching(/^delivered to ar-claude-a at /) });
+    expect(await answer(typing)).toMatchObject({ ok: false, code: "unconfirmed", error: expect.stringContaining("not typed again") });
+    expect(prompts()).toEqual(["was waiting"]);
   });
 });
 
