@@ -61,10 +61,18 @@ const reportedAs = (state: string, timeoutMs = 20_000) =>
     timeoutMs,
   );
 
+/** Agent `a` reported idle after the turn of its start's prompt (not the idle before it began). */
+async function idleAfterFirstTurn() {
+  const done = await waitFor("the first turn's answer", () => events().find((e) => e.event === "answer"), 20_000);
+  await waitFor("agent a reported idle after its first turn", () =>
+    relay.reported("box").find((r) => r.label === "a" && r.state === "idle" && Number(r.stateSince) >= Number(done.t) - 500),
+  );
+}
+
 /** A daemon with one ready claude agent labelled `a` (session ar-claude-a). */
 async function readyAgent(env: Record<string, string> = {}, spawn: Record<string, unknown> = {}): Promise<TestDaemon> {
   const d = daemon(env);
-  await waitFor("registration", () => relay.orchestrators.get("box"));
+  await waitFor("registration", () => relay.orchestrators.get("box"), 30_000); // generous: a busy machine
   const spawned = await answer(relay.sendControl("box", { action: "spawn", label: "a", ...spawn }));
   expect(spawned).toMatchObject({ ok: true });
   return d;
@@ -117,7 +125,7 @@ describe("send to an idle agent", () => {
 describe("send after a daemon crash", () => {
   it("a message being handled when the daemon died is typed after its restart, unless its typing had begun", async () => {
     const first = await readyAgent();
-    await reportedAs("idle");
+    await idleAfterFirstTurn();
     await first.kill9(); // the agent keeps running
     const sentAt = Date.now();
     const waited = relay.sendControl("box", { action: "send", agentId: "a", text: "was waiting" }, { createdAt: sentAt });
@@ -200,7 +208,7 @@ describe("respond", () => {
 
   it("when the agent is not blocked, is refused with its state", async () => {
     await readyAgent();
-    await reportedAs("idle");
+    await idleAfterFirstTurn();
     const result = await answer(relay.sendControl("box", { action: "respond", agentId: "a", option: "Yes" }));
     expect(result).toMatchObject({ ok: false, action: "respond", code: "not_blocked", error: "ar-claude-a is idle, not blocked on a question: nothing to respond to" });
     expect(events().filter((e) => e.event === "choice")).toEqual([]);
