@@ -162,7 +162,7 @@ async function pickHost(client: RelayAdminClient, wanted: string | undefined): P
   throw new CliError(`${online.length} hosts are online (${online.map((h) => h.id).join(", ")}): name one with --host`);
 }
 
-async function hostOf(client: RelayAdminClient, target: string, wanted: string | undefined): Promise<string> {
+export async function hostOf(client: RelayAdminClient, target: string, wanted: string | undefined): Promise<string> {
   const hosts = (await client.hosts()).filter((h) => !wanted || h.id === wanted).map((h) => ({ ...h, agents: agentsOf(h) }));
   if (wanted && hosts.length === 0) throw new CliError(`no host "${wanted}" on this relay`);
   const matches = hosts.filter((h) => h.agents.some((a) => matches_(a, target)));

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
 import { createHooks, type OrchestratorHooks, type StopReason } from "./hooks.js";
 import { applyPlugins, checkDaemonRoles, type PluginHost } from "./plugin-host.js";
-import { errorMessage } from "./errors.js";
+import { ControlError, errorMessage } from "./errors.js";
 import { ControlRegistry, type ParsedControl } from "./controls.js";
 import { ExitWatcher } from "./exit-watcher.js";
 import { Provisions } from "./provisions.js";
@@ -225,6 +225,12 @@ export class Orchestrator {
     this.scheduleReport();
   }
 
+  /** Sends keys or literal text to a managed agent's session (see `OrchestratorApi.sendKeys`). */
+  async sendKeys(session: string, keys: readonly string[], options?: { literal?: boolean }): Promise<void> {
+    if (!this.registry.get(session)) throw new ControlError("not_found", `no managed agent has the session "${session}"`);
+    await this.backend.sendKeys(session, keys, options);
+  }
+
   /**
    * Answers one control payload: checked against its declaration, then
    * answered by the plugin that declared it (or an `onControl` tap); an
@@ -294,6 +300,8 @@ export class Orchestrator {
         stop: (agent) => this.stopAgent(agent),
         restart: (agent, options) => this.restart(agent, options),
         annotate: (session, detail) => this.annotate(session, detail),
+        sendKeys: (session, keys, options) => this.sendKeys(session, keys, options),
+        screen: async (session) => (this.registry.get(session) ? (await this.backend.screens([session])).get(session) : undefined),
         report: () => this.report(),
         providers: () => this.providers(),
         state: (session) => this.state(session),
