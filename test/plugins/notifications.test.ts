@@ -65,6 +65,14 @@ const question: AgentStateDetail = { question: "Do you want to run npm test?", o
 const change = (from: AgentState, to: AgentState, detail: AgentStateDetail = {}, who: ManagedAgent = agent) =>
   orchestrator!.hooks.onAgentState.promise(who, from, to, detail);
 const run = (script: string) => JSON.stringify(["/bin/sh", "-c", script]);
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 const events = (r: Receiver) => r.json().map((n) => n.event as string);
 
 describe("notifications to a webhook", () => {
@@ -182,11 +190,22 @@ describe("notification targets", () => {
     const count = join(home.root, "count");
     // Fails on its first run, succeeds on its second.
     const flaky = `const fs=require('fs');const n=fs.existsSync(process.argv[1])?1:0;fs.appendFileSync(process.argv[1],'x');process.exit(n?0:1)`;
-    await start({ targets: [{ type: "command", command: [process.execPath, "-e", flaky, count] }, { type: "command", name: "slow", command: ["sleep", "60"], timeoutMs: 500 }] });
+    const pids = join(home.root, "pids");
+    // Does not end within its timeout (30 s): writes its pid and waits.
+    const hang = `require('fs').appendFileSync(process.argv[1], process.pid + '\\n'); setTimeout(() => {}, 30_000)`;
+    await start({
+      targets: [
+        { type: "command", command: [process.execPath, "-e", flaky, count] },
+        { type: "command", name: "slow", command: [process.execPath, "-e", hang, pids], timeoutMs: 1_000 },
+      ],
+    });
     await change("working", "blocked", question);
     await waitFor("two runs", () => readFileSync(count, "utf8") === "xx");
-    await waitFor("the slow command's give-up", () => logs.find((l) => l.includes("slow: gave up")), 15_000);
-    expect(logs.find((l) => l.includes("slow: gave up"))).toMatch(/after 5 tries: no answer within 500 ms/);
+    await waitFor("the slow command's give-up", () => logs.find((l) => l.includes("slow: gave up")), 20_000);
+    expect(logs.find((l) => l.includes("slow: gave up"))).toMatch(/after 5 tries: no answer within 1000 ms/);
+    const started = readFileSync(pids, "utf8").trim().split("\n").map(Number);
+    expect(started).toHaveLength(5);
+    await waitFor("each hanging run to be killed", () => started.every((pid) => !alive(pid)));
     await sleep(300);
     expect(readFileSync(count, "utf8")).toBe("xx");
   });
