@@ -8,8 +8,6 @@ import {
 import { isPluginError, PluginError } from "./errors.js";
 import type {
   AgentExit,
-  AgentState,
-  AgentStateDetail,
   AgentReport,
   DoctorCheck,
   ControlRequest,
@@ -107,9 +105,6 @@ export function createHooks() {
      * Secrets are redacted after the last tap.
      */
     onReport: new SyncWaterfallHook<[AgentReport, ManagedAgent]>(["report", "agent"]),
-
-    /** TEMPORARY STUB of the state branch's contract (state-api.md), reverted before merging it. */
-    onAgentState: new AsyncSeriesHook<[ManagedAgent, AgentState, AgentState, AgentStateDetail]>(["agent", "from", "to", "detail"]),
   });
 }
 

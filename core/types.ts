@@ -72,17 +72,6 @@ export interface RelayAgentSummary {
  */
 export type AgentStatus = "starting" | "ready" | "stuck" | "exited" | "stopping";
 
-/** What an agent is doing now. `status` (starting|ready|stuck|exited|stopping) stays for protocol v2. */
-export type AgentState = "starting" | "working" | "idle" | "blocked" | "stuck" | "exited" | "stopping";
-
-export interface AgentStateDetail {
-  question?: string;
-  options?: string[];
-  detail?: string;
-  lastLines?: string[];
-  source?: "event" | "screen";
-}
-
 /**
  * Everything needed to start one agent. Built by the core from a spawn
  * request, then shaped by the `beforeSpawn` waterfall: the env policy fills
