@@ -7,6 +7,7 @@ import type { AgentProvider } from "./provider.js";
 import type {
   AgentReport,
   AgentScreen,
+  AgentStateInfo,
   ControlResult,
   BackendSession,
   ManagedAgent,
@@ -139,6 +140,8 @@ export interface OrchestratorApi {
   report(): AgentReport[];
   /** The providers that plugins added, by name. */
   providers(): ReadonlyMap<string, AgentProvider>;
+  /** The live state of an agent (by session), or undefined when it is not managed. */
+  state(session: string): AgentStateInfo | undefined;
 }
 
 /** Everything a plugin's `apply` receives. */
