@@ -75,9 +75,24 @@ export function notificationsPlugin(overrides: NotificationsOptions = {}) {
         }
       };
 
+      // An agent's own event may say it is blocked before its screen shows the question: the state
+      // gets the question a moment later (not told again), so a blocked notice without one waits for it.
+      const waits = new Set<NodeJS.Timeout>();
+      const withQuestion = (agent: ManagedAgent, facts: NoticeFacts, since = Date.now()) => {
+        const wait = setTimeout(() => {
+          waits.delete(wait);
+          const live = ctx.orchestrator.state(agent.session);
+          if (live?.state !== "blocked") return ctx.logger.debug(`${agent.session}: answered before its question showed; not sent`);
+          if (live.question === undefined && Date.now() - since < QUESTION_WAIT_MS) return withQuestion(agent, facts, since);
+          notify("blocked", agent, { ...facts, question: live.question, options: live.options, lastLines: live.lastLines ?? facts.lastLines });
+        }, 100);
+        waits.add(wait);
+      };
+
       ctx.hooks.onAgentState.tap((agent: ManagedAgent, from: AgentState, to: AgentState, detail: AgentStateDetail) => {
         const event = eventOf(from, to);
-        if (event) notify(event, agent, { state: to, ...pick(detail) });
+        if (event === "blocked" && detail.question === undefined) withQuestion(agent, { state: to, ...pick(detail) });
+        else if (event) notify(event, agent, { state: to, ...pick(detail) });
       });
 
       // An exit on its own (a stop on purpose fires no onAgentExit); the report says how often it was restarted in a row.
@@ -89,11 +104,15 @@ export function notificationsPlugin(overrides: NotificationsOptions = {}) {
       });
 
       ctx.onClose(() => {
+        for (const wait of waits) clearTimeout(wait);
         for (const { queue } of targets) queue.close();
       });
     },
   });
 }
+
+/** How long a blocked notice waits for its question to show on screen; then it goes without. */
+const QUESTION_WAIT_MS = 3_000;
 
 /** The event a state change is, if any: `exited` comes from `onAgentExit` instead, where a stop on purpose is told apart. */
 function eventOf(from: AgentState, to: AgentState): NoticeEvent | undefined {
