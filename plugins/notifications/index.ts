@@ -13,8 +13,8 @@ const optionsSchema = z
   .object({
     /** Where notifications go; none (the default) turns the plugin off. */
     targets: z.array(targetSchema).default([]),
-    /** The same event of the same agent again within this time is not sent again (0: always sent). */
-    debounceMs: z.number().int().min(0).default(60_000),
+    /** The same event of the same agent again within this time is not sent again (0: always sent); a blocked agent's other question is no repeat. */
+    debounceMs: z.number().int().min(0).default(15_000),
     /** Tries per notification and target, the first included. */
     attempts: z.number().int().min(1).max(20).default(5),
     minBackoffMs: z.number().int().min(0).default(1_000),

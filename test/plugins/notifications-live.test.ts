@@ -5,7 +5,7 @@ import { TestHome } from "../support/env.js";
 import { createTestOrchestrator } from "../support/orchestrator.js";
 import { Receiver } from "../support/receiver.js";
 import { TestTmux } from "../support/tmux.js";
-import { waitFor } from "../support/wait.js";
+import { sleep, waitFor } from "../support/wait.js";
 
 // Real tmux and the fake claude (its hooks, its permission prompt), turns of about a second: slow on a busy machine.
 vi.setConfig({ testTimeout: 60_000 });
@@ -44,7 +44,8 @@ describe("notifications from a live claude", () => {
       tmux: { socketName: tmux.socketName },
       disablePlugins: ["relay-http"],
       claude: { approvalArgs: { guarded: ["--permission-mode", "default"] } },
-      notifications: { debounceMs: 0, targets: [{ type: "webhook", url: hook.url() }] },
+      // Within 5 s a repeat is not sent again (the state may flap while its events and screen disagree).
+      notifications: { debounceMs: 5_000, targets: [{ type: "webhook", url: hook.url() }] },
       env: { IS_SANDBOX: "1", FAKE_CLAUDE_WORK_MS: "800", DEPLOY_TOKEN: "dpl-0123456789abcdef" },
     }));
     await orchestrator.start();
@@ -66,8 +67,25 @@ describe("notifications from a live claude", () => {
     expect(blocked.lastLines).toContain("   deploy ***");
     expect(hook.requests.map((r) => r.body).join("")).not.toContain("dpl-0123456789abcdef");
 
+    await sleep(5_500); // the user reads the question: the next done is no repeat
     tmux.run("send-keys", "-t", "=ar-claude-reviewer:", "1");
     await waitFor("done again", () => events().length === 3);
     expect(events()).toEqual(["done", "blocked", "done"]);
+  });
+
+  it("a claude whose working screen stalls is notified as stuck, then done when it finishes", async () => {
+    ({ orchestrator } = await createTestOrchestrator(home, {
+      providers: ["claude"],
+      tmux: { socketName: tmux.socketName },
+      disablePlugins: ["relay-http"],
+      states: { stuckAfterMs: 1_500 },
+      notifications: { targets: [{ type: "webhook", url: hook.url() }] },
+      env: { IS_SANDBOX: "1", FAKE_CLAUDE_WORK_MS: "800" },
+    }));
+    await orchestrator.start();
+    await orchestrator.spawn({ label: "thinker", cwd: home.project, prompt: "work:6000 think hard" });
+    await waitFor("stuck, then done", () => events().length === 2, 30_000);
+    expect(events()).toEqual(["stuck", "done"]);
+    expect(hook.json()[0]).toMatchObject({ event: "stuck", state: "stuck", agent: { label: "thinker" }, detail: expect.stringMatching(/^no screen change for \d+ s$/) });
   });
 });
