@@ -1,13 +1,15 @@
-import { readFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { AgentState, AgentStateDetail, ManagedAgent, Orchestrator, UserConfig } from "../../core/index.js";
-import { TestHome } from "../support/env.js";
+import { CLI, TestHome } from "../support/env.js";
 import { createTestOrchestrator } from "../support/orchestrator.js";
 import { shellProvider } from "../support/providers.js";
 import { Receiver, type Answer } from "../support/receiver.js";
 import { TestTmux } from "../support/tmux.js";
 import { sleep, waitFor } from "../support/wait.js";
+import { promisify } from "node:util";
 
 let home: TestHome;
 let tmux: TestTmux;
@@ -291,5 +293,18 @@ describe("notifications config", () => {
     await expect(start({ targets: [{ type: "command", command: "notify-send hello" }] })).rejects.toThrow(/notifications\.targets\.0\.command: .*expected array/i);
     await expect(start({ targets: [{ type: "webhook", url: "ftp://x" }] })).rejects.toThrow(/notifications\.targets\.0\.url: expected an http\(s\) URL/);
     await expect(start({ targets: [{ type: "webhook", url: "http://127.0.0.1:1/", events: ["finished"] }] })).rejects.toThrow(/notifications\.targets\.0\.events\.0/);
+  });
+
+  it("`config` shows the targets but not their tokens", async () => {
+    writeFileSync(
+      join(home.root, "orchestrator.config.json"),
+      JSON.stringify({ notifications: { targets: [{ type: "webhook", url: "https://example.com/h", headers: { Authorization: "Bearer wh-secret-0987" } }, { type: "ntfy", url: "https://ntfy.example/t", token: "tk_ntfy_5566" }] } }),
+    );
+    for (const args of [["config"], ["config", "--json"]]) {
+      const { stdout } = await promisify(execFile)(process.execPath, [CLI, ...args], { cwd: home.root, env: { HOME: home.home, PATH: process.env.PATH } });
+      expect(stdout).toContain("https://ntfy.example/t");
+      expect(stdout).not.toContain("wh-secret-0987");
+      expect(stdout).not.toContain("tk_ntfy_5566");
+    }
   });
 });
