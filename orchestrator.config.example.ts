@@ -29,6 +29,14 @@ export default defineConfig({
   // claude: { bin: "claude", args: ["--model", "opus"] },
   // codex: { launcher: "codex", args: [] },     // or launcher: "codex-relay" (0.9.0)
   // envPolicy: { deny: ["AWS_*"] },              // what agents inherit from the daemon
+  // Notifications (off until a target is set): blocked, done, stuck, exited, crash-looping.
+  // notifications: {
+  //   targets: [
+  //     { type: "ntfy", url: "https://ntfy.sh/my-agents-7f3a", events: ["blocked", "crash-looping"] },
+  //     { type: "webhook", url: "https://example.com/hooks/agents", headers: { Authorization: "Bearer …" } },
+  //     { type: "command", command: ["/usr/local/bin/notify-agents"], timeoutMs: 5_000 },
+  //   ],
+  // },
 
   // Your own plugins: objects, or module paths relative to this file.
   // plugins: ["./plugins/my-provider.ts"],

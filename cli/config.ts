@@ -31,6 +31,11 @@ function flatten(config: ResolvedConfig, owners: readonly ConfigOwner[]): Array<
       for (const [key, inner] of Object.entries(value)) visit(`${prefix}.${key}`, inner, source);
       return;
     }
+    // A list of objects (`notifications.targets`), item by item: their secret-looking keys are redacted too.
+    if (Array.isArray(value) && value.some((item) => item !== null && typeof item === "object")) {
+      value.forEach((item, i) => visit(`${prefix}.${i}`, item, source));
+      return;
+    }
     // A secret-looking name anywhere on the path (`token`, `relayServer.hostTokens.<id>`, `env.DB_PASSWORD`).
     const secret = prefix.split(".").some(isSecretName) && value !== undefined && value !== "" && typeof value !== "boolean";
     rows.push([prefix, secret ? "***" : hidePasswords(value), source ?? sourceOf(sources, prefix)]);

@@ -37,6 +37,7 @@ export function pluginContext(plugin: Plugin, host: PluginHost): PluginContext {
     extendControl: (action, fields) => controls.extend(plugin.name, action, fields),
     onClose: (fn) => void provided.closers.push(fn),
     addSecret: (value) => host.secrets.add(value),
+    redact: (value) => host.secrets.redactDeep(value),
   };
 }
 

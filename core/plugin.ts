@@ -187,6 +187,12 @@ export interface PluginContext {
    * in `SpawnSpec.secretEnv` are added by the core.)
    */
   addSecret(value: string): void;
+  /**
+   * A copy of `value` with every known secret replaced by `***` in each of
+   * its strings (object keys excepted), as reports and answers are: for what
+   * a plugin sends out of the daemon itself (a notification, a file).
+   */
+  redact<T>(value: T): T;
 }
 
 export interface Plugin {
