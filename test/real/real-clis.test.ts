@@ -1,0 +1,94 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { TestHome } from "../support/env.js";
+import { FakeApi } from "../support/fake-api.js";
+import { FAKE_ANTHROPIC_KEY, loginCodex, OFFLINE_ENV, realCli, seedClaudeLogin, skipReason } from "../support/real-clis.js";
+import { TestTmux } from "../support/tmux.js";
+import { TestUp } from "../support/up.js";
+import { waitFor } from "../support/wait.js";
+
+// Issue #15.6: the real claude and codex, from npm, under `up` (our relay on port 0, the daemon,
+// an isolated tmux server), offline against a fake API on loopback.
+
+let api: FakeApi;
+let home: TestHome;
+let tmux: TestTmux;
+let up: TestUp;
+const cleanup: Array<() => void> = [];
+
+beforeEach(async () => {
+  api = await new FakeApi().start();
+  home = new TestHome({ settleClaude: false, loginCodex: false });
+  tmux = new TestTmux();
+});
+
+afterEach(async () => {
+  await up?.stop();
+  tmux.kill();
+  await api.stop();
+  for (const c of cleanup.splice(0)) c();
+  home.remove();
+});
+
+/** `up` with this config file (JSON), in this test's HOME. */
+async function startUp(config: Record<string, unknown>): Promise<TestUp> {
+  const file = join(home.root, "orchestrator.config.json");
+  writeFileSync(file, JSON.stringify(config));
+  up = await new TestUp(home, tmux, { AGENT_RELAY_ORCHESTRATOR_CONFIG: file }).start();
+  return up;
+}
+
+/** This agent's record in `ps --json`. */
+async function psAgent(session: string): Promise<Record<string, any> | undefined> {
+  const ps = await up.cli(["ps", "--json"]);
+  const hosts = JSON.parse(ps.stdout) as Array<{ agents: Array<Record<string, any>> }>;
+  return hosts.flatMap((h) => h.agents).find((a) => a.tmuxSession === session);
+}
+
+/** The pane's screen, to say what was on it when a wait fails. */
+const screen = (session: string) => tmux.capture(session);
+
+describe(`real claude${skipReason("claude") ? ` (${skipReason("claude")})` : ""}`, () => {
+  const claude = realCli("claude");
+
+  it.skipIf(!claude)("starts under the daemon (its trust dialog answered), answers the spawn's prompt, and the API heard that prompt once", async () => {
+    seedClaudeLogin(home);
+    api.on("Say hello to the test", { text: "Hello from the fake model." });
+    const u = await startUp({ env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: FAKE_ANTHROPIC_KEY, ...OFFLINE_ENV }, claude: { bin: claude } });
+
+    const spawned = await u.cli(["spawn", "claude", "--label", "real", "--approval-mode", "default", "--prompt", "Say hello to the test"]);
+    expect(spawned, screen("ar-claude-real")).toMatchObject({ code: 0, stderr: "" });
+    expect(spawned.stdout).toMatch(/ar-claude-real\s+claude\s+real\s+ready/);
+
+    await waitFor("the answer on claude's screen", () => screen("ar-claude-real").includes("Hello from the fake model."), 60_000).catch((err) => {
+      throw new Error(`${err}\n${screen("ar-claude-real")}`);
+    });
+    expect(api.timesSaid("Say hello to the test")).toBe(1);
+    expect(await psAgent("ar-claude-real")).toMatchObject({ provider: "claude", label: "real", status: "ready" });
+  });
+});
+
+describe(`real codex${skipReason("codex") ? ` (${skipReason("codex")})` : ""}`, () => {
+  const codex = realCli("codex");
+
+  it.skipIf(!codex)("logged in with --with-api-key, starts under the daemon, takes the typed prompt, and its answer shows", async () => {
+    const login = loginCodex(home);
+    cleanup.push(login.remove);
+    api.on("Say hello to codex", { text: "Hello from the fake codex model." });
+    const u = await startUp({
+      env: { CODEX_HOME: login.codexHome, ...OFFLINE_ENV },
+      codex: { bin: codex, args: ["-c", `openai_base_url="${api.url}/v1"`] },
+    });
+
+    const spawned = await u.cli(["spawn", "codex", "--label", "real", "--prompt", "Say hello to codex"]);
+    expect(spawned, screen("ar-codex-real")).toMatchObject({ code: 0, stderr: "" });
+    expect(spawned.stdout).toMatch(/ar-codex-real\s+codex\s+real\s+ready/);
+
+    await waitFor("the answer on codex's screen", () => screen("ar-codex-real").includes("Hello from the fake codex model."), 60_000).catch((err) => {
+      throw new Error(`${err}\n${screen("ar-codex-real")}`);
+    });
+    expect(api.timesSaid("Say hello to codex")).toBe(1);
+    expect(await psAgent("ar-codex-real")).toMatchObject({ provider: "codex", label: "real", status: "ready" });
+  });
+});
