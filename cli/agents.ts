@@ -43,25 +43,31 @@ export async function runPs(args: CommonArgs & { json?: boolean; watch?: boolean
   process.stdout.write(args.json ? safeJson(hosts, 2) + "\n" : psTable(hosts, Date.now()));
 }
 
-/** The `ps` table. Every field came from the relay: shown, never acted on. */
+/**
+ * The `ps` table. Every field came from the relay: shown, never acted on.
+ * STATE is the agent's live state (a daemon that reports none: its status);
+ * a blocked agent's question and options, or why it is stuck or exited, go
+ * on the line under it.
+ */
 export function psTable(hosts: RelayHost[], now: number): string {
   if (hosts.length === 0) return "no hosts have registered with this relay\n";
   const rows: Array<{ cells: string[]; detail?: string }> = [
-    { cells: ["HOST", "STATE", "SEEN", "SESSION", "PROVIDER", "LABEL", "STATUS", "PID", "STARTED", "READY IN", "RESTARTS", "CWD"] },
+    { cells: ["HOST", "HOST STATE", "SEEN", "SESSION", "PROVIDER", "LABEL", "STATE", "SINCE", "PID", "STARTED", "READY IN", "RESTARTS", "CWD"] },
   ];
   for (const host of hosts) {
     const id = cell(host?.id);
-    const state = host?.online ? "online" : "offline";
+    const online = host?.online ? "online" : "offline";
     const seen = ago(now, host?.lastSeen);
     const agents = agentsOf(host);
-    if (agents.length === 0) rows.push({ cells: [id, state, seen, "-", "", "", "", "", "", "", "", ""] });
+    if (agents.length === 0) rows.push({ cells: [id, online, seen, "-", "", "", "", "", "", "", "", "", ""] });
     for (const a of agents) {
-      const status = a.status === "exited" && typeof a.exitCode === "number" ? `exited(${a.exitCode})` : cell(a.status);
+      const live = cell(a.state) || cell(a.status);
+      const state = live === "exited" && typeof a.exitCode === "number" ? `exited(${a.exitCode})` : live;
+      const since = typeof a.stateSince === "number" ? ago(now, a.stateSince) : "";
       const readyIn = typeof a.timeToReadyMs === "number" ? `${(a.timeToReadyMs / 1000).toFixed(1)}s` : "";
       const restarts = cell(a.restarts) || "0";
-      const cells = [id, state, seen, cell(a.tmuxSession), cell(a.provider), cell(a.label), status, cell(a.pid), ago(now, a.startedAt), readyIn, restarts, cell(a.cwd)];
-      const detail = a.detail !== undefined && (a.status === "stuck" || a.status === "exited") ? { detail: cell(a.detail) } : {};
-      rows.push({ cells, ...detail });
+      const cells = [id, online, seen, cell(a.tmuxSession), cell(a.provider), cell(a.label), state, since, cell(a.pid), ago(now, a.startedAt), readyIn, restarts, cell(a.cwd)];
+      rows.push({ cells, ...detailOf(a, live) });
     }
   }
   const widths = rows[0]!.cells.map((_, i) => Math.max(...rows.map((r) => r.cells[i]!.length)));
@@ -71,6 +77,16 @@ export function psTable(hosts: RelayHost[], now: number): string {
     if (row.detail) text += `    └ ${row.detail}\n`;
   }
   return text;
+}
+
+/** The line under an agent's row: a blocked agent's question and options, why a stuck or exited one is so. */
+function detailOf(a: AgentReport, state: string): { detail?: string } {
+  if (state === "blocked") {
+    const options = Array.isArray(a.options) ? a.options.map(cell).filter(Boolean) : [];
+    return { detail: `${cell(a.question) || "(question not read)"}${options.length ? `  [${options.join(" | ")}]` : ""}` };
+  }
+  const notable = state === "stuck" || state === "exited" || a.status === "stuck" || a.status === "exited";
+  return a.detail !== undefined && notable ? { detail: cell(a.detail) } : {};
 }
 
 async function send(client: RelayAdminClient, host: string, control: ControlPayload, args: { wait?: boolean; timeout: number; json?: boolean }) {
@@ -146,7 +162,7 @@ async function pickHost(client: RelayAdminClient, wanted: string | undefined): P
   throw new CliError(`${online.length} hosts are online (${online.map((h) => h.id).join(", ")}): name one with --host`);
 }
 
-async function hostOf(client: RelayAdminClient, target: string, wanted: string | undefined): Promise<string> {
+export async function hostOf(client: RelayAdminClient, target: string, wanted: string | undefined): Promise<string> {
   const hosts = (await client.hosts()).filter((h) => !wanted || h.id === wanted).map((h) => ({ ...h, agents: agentsOf(h) }));
   if (wanted && hosts.length === 0) throw new CliError(`no host "${wanted}" on this relay`);
   const matches = hosts.filter((h) => h.agents.some((a) => matches_(a, target)));

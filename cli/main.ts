@@ -99,6 +99,25 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
       async (args) => (await import("./agents.js")).runTargeted("restart", args),
     )
     .command(
+      "send <agent> [text]",
+      "Send a message to an agent: typed when it is idle (never into a question it is blocked on); waits for delivered or expired",
+      (y) =>
+        messageOptions(y)
+          .positional("text", { type: "string", describe: 'The text (in quotes); - reads it from stdin; after -- it is taken as is: send a -- "--text"' })
+          .option("ttl", { type: "string", describe: "How long the message may wait for the agent to be idle: 90s, 10m, 1h (default: the host's, 10m)" })
+          .option("timeout", { type: "number", describe: "Seconds to wait for the outcome (default: the TTL + 60)" }),
+      async (args) => (await import("./messages.js")).runSend({ ...args, agent: args.agent!, value: args.text, rest: afterDashes(argv) }),
+    )
+    .command(
+      "respond <agent> [option]",
+      "Answer the question an agent is blocked on (a permission prompt) with an option's label: Yes, No, or a unique prefix",
+      (y) =>
+        messageOptions(y)
+          .positional("option", { type: "string", describe: "The label of the option to choose, as the agent shows it (ps shows the options)" })
+          .option("timeout", { type: "number", default: 30, describe: "Seconds to wait for the answer" }),
+      async (args) => (await import("./messages.js")).runRespond({ ...args, agent: args.agent!, value: args.option, rest: afterDashes(argv) }),
+    )
+    .command(
       "logs <agent>",
       "Print an agent's screen and scrollback (on the agent's own host)",
       (y) =>
@@ -166,6 +185,20 @@ function serverOptions<T>(y: Argv<T>) {
     .option("port", { type: "number", describe: "Relay port; 0 takes any free port (default: 4850)" })
     .option("bind", { type: "string", describe: "Relay address; any but loopback requires a token (default: 127.0.0.1)" })
     .option("data-dir", { type: "string", describe: "Where the relay keeps its SQLite database (default: ~/.agent-relay/relay)" });
+}
+
+function messageOptions<T>(y: Argv<T>) {
+  return y
+    .positional("agent", { type: "string", demandOption: true, describe: "Label, tmux session or agentId" })
+    .option("host", { type: "string", describe: "Only this orchestrator id" })
+    .option("wait", { type: "boolean", default: true, describe: "Wait for the outcome (--no-wait to only send)" })
+    .option("json", { type: "boolean", default: false, describe: "Print JSON" });
+}
+
+/** The arguments after the first `--`, exactly as given (yargs would read "0x10" there as 16). */
+function afterDashes(argv: readonly string[]): string[] {
+  const at = argv.indexOf("--");
+  return at === -1 ? [] : argv.slice(at + 1);
 }
 
 function targetOptions<T>(y: Argv<T>) {

@@ -31,6 +31,13 @@ export interface ControlDeclaration<F extends z.ZodRawShape = z.ZodRawShape> {
   fields: F;
   /** The agent the control is about (see `ControlKey`); `"*"` for every agent. */
   key(control: ControlOf<F>, info: ControlKeyInfo): ControlKey;
+  /**
+   * The handler may wait long for its agent (a message that waits until the
+   * agent is idle): a control for every agent (`"*"`) sent later does not
+   * wait for it. It still waits for such controls sent before it, and keeps
+   * its own key's order.
+   */
+  longWait?: boolean;
   /** Answers the control; throw `ControlError` to answer with a specific error. */
   handle(request: ControlRequest & { control: ControlOf<F> }): Promise<ControlResult> | ControlResult;
 }

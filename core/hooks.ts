@@ -7,7 +7,10 @@ import {
 } from "tapable";
 import { isPluginError, PluginError } from "./errors.js";
 import type {
+  AgentEvent,
   AgentExit,
+  AgentState,
+  AgentStateDetail,
   AgentReport,
   DoctorCheck,
   ControlRequest,
@@ -105,6 +108,16 @@ export function createHooks() {
      * Secrets are redacted after the last tap.
      */
     onReport: new SyncWaterfallHook<[AgentReport, ManagedAgent]>(["report", "agent"]),
+
+    /**
+     * An agent's live state changed (`AgentState`). Async series, called in
+     * order per agent, not awaited by the watcher (a slow tap never delays
+     * detection); a throw is logged. `detail` is redacted.
+     */
+    onAgentState: new AsyncSeriesHook<[ManagedAgent, AgentState, AgentState, AgentStateDetail]>(["agent", "from", "to", "detail"]),
+
+    /** One event the agent reported about itself (claude hooks, codex notify), already parsed and redacted. Async parallel. */
+    onAgentEvent: new AsyncParallelHook<[ManagedAgent, AgentEvent]>(["agent", "event"]),
   });
 }
 

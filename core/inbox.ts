@@ -58,6 +58,8 @@ export class Inbox {
   /** After a journal was lost: messages up to this id may have had their effect already. */
   lostUpTo = 0;
   private readonly inflight = new Map<number, Promise<void>>();
+  /** In-flight controls that may wait long for their agent (`longWait`): a control for every agent does not wait for them. */
+  private readonly longWaits = new Set<number>();
   /** The in-flight controls for every agent (key `*`). */
   private readonly forAll = new Map<number, Promise<void>>();
   /** The agents' locks, by session name; also `*` (every agent) and one key per message without a control. */
@@ -147,7 +149,7 @@ export class Inbox {
     const key = parsed && !isControlError(parsed) ? this.keyOf(parsed, message) : `message #${message.id}`;
     // A control for every agent waits for the controls that came before it; any later control waits for it.
     // It waits before taking its turn: a control for every agent takes each agent's turn in its own.
-    const before = key === "*" ? [...this.inflight.values()] : [...this.forAll.values()];
+    const before = key === "*" ? [...this.inflight].filter(([id]) => !this.longWaits.has(id)).map(([, task]) => task) : [...this.forAll.values()];
     const task = Promise.all(before)
       .then(() => this.order.run(key, () => this.process(message, parsed)))
       // The ack is outside the agent's turn: a slow relay holds up no later control.
@@ -156,10 +158,12 @@ export class Inbox {
       .finally(() => {
         this.inflight.delete(message.id);
         this.forAll.delete(message.id);
+        this.longWaits.delete(message.id);
         if (this.inflight.size === 0) this.aliases.clear();
         this.advanceCursor(message.id);
       });
     this.inflight.set(message.id, task);
+    if (parsed && !isControlError(parsed) && parsed.declaration?.longWait) this.longWaits.add(message.id);
     if (key === "*") this.forAll.set(message.id, task);
     return true;
   }

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
 import { createHooks, type OrchestratorHooks, type StopReason } from "./hooks.js";
 import { applyPlugins, checkDaemonRoles, type PluginHost } from "./plugin-host.js";
-import { errorMessage } from "./errors.js";
+import { ControlError, errorMessage } from "./errors.js";
 import { ControlRegistry, type ParsedControl } from "./controls.js";
 import { ExitWatcher } from "./exit-watcher.js";
 import { Provisions } from "./provisions.js";
@@ -21,7 +21,8 @@ import { openJournal, recoverAgents } from "./recovery.js";
 import type { AgentProvider } from "./provider.js";
 import type { ResolvedConfig } from "./config/schema.js";
 import type { AgentBackend, Plugin, RelayTransport } from "./plugin.js";
-import type { AgentReport, ControlRequest, ControlResult, ManagedAgent, SpawnRequest } from "./types.js";
+import { stateOf } from "./live-state.js";
+import type { AgentReport, AgentStateInfo, ControlRequest, ControlResult, ManagedAgent, SpawnRequest } from "./types.js";
 
 export type { SpawnOutcome } from "./lifecycle.js";
 
@@ -185,6 +186,12 @@ export class Orchestrator {
     return this.secrets.redactDeep(reports);
   }
 
+  /** The live state of an agent (by session), redacted; undefined when it is not managed. */
+  state(session: string): AgentStateInfo | undefined {
+    const agent = this.registry.get(session);
+    return agent ? this.secrets.redactDeep(stateOf(agent)) : undefined;
+  }
+
   /** Starts an agent and waits for its start-up to end (see `AgentLifecycle.spawn`). */
   spawn(request: SpawnRequest): Promise<SpawnOutcome> {
     return this.lifecycle.spawn(request);
@@ -206,6 +213,12 @@ export class Orchestrator {
     if (!agent) return;
     agent.detail = detail;
     this.scheduleReport();
+  }
+
+  /** Sends keys or literal text to a managed agent's session (see `OrchestratorApi.sendKeys`). */
+  async sendKeys(session: string, keys: readonly string[], options?: { literal?: boolean }): Promise<void> {
+    if (!this.registry.get(session)) throw new ControlError("not_found", `no managed agent has the session "${session}"`);
+    await this.backend.sendKeys(session, keys, options);
   }
 
   /**
@@ -277,8 +290,11 @@ export class Orchestrator {
         stop: (agent) => this.stopAgent(agent),
         restart: (agent, options) => this.restart(agent, options),
         annotate: (session, detail) => this.annotate(session, detail),
+        sendKeys: (session, keys, options) => this.sendKeys(session, keys, options),
+        screen: async (session) => (this.registry.get(session) ? (await this.backend.screens([session])).get(session) : undefined),
         report: () => this.report(),
         providers: () => this.providers(),
+        state: (session) => this.state(session),
       },
     };
   }

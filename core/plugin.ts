@@ -7,6 +7,7 @@ import type { AgentProvider } from "./provider.js";
 import type {
   AgentReport,
   AgentScreen,
+  AgentStateInfo,
   ControlResult,
   BackendSession,
   ManagedAgent,
@@ -135,10 +136,22 @@ export interface OrchestratorApi {
   restart(agent: ManagedAgent, options?: { meta?: Record<string, unknown> }): Promise<ManagedAgent>;
   /** Sets the one-line detail shown with an agent's status in reports and `ps`. */
   annotate(session: string, detail: string): void;
+  /**
+   * Sends key presses (tmux key names such as `Enter`, `1`) or `literal` text
+   * to a managed agent's session, through the backend (`AgentBackend.sendKeys`:
+   * literal text with a newline goes in as one bracketed paste). Throws
+   * `ControlError("not_found")` for a session this daemon does not manage.
+   * Text from outside must go through `sanitizeTyped` first.
+   */
+  sendKeys(session: string, keys: readonly string[], options?: { literal?: boolean }): Promise<void>;
+  /** What a managed agent's session shows now (one backend call), or undefined when it has none. */
+  screen(session: string): Promise<AgentScreen | undefined>;
   /** The relay's view of this host's agents as it should be now. */
   report(): AgentReport[];
   /** The providers that plugins added, by name. */
   providers(): ReadonlyMap<string, AgentProvider>;
+  /** The live state of an agent (by session), or undefined when it is not managed. */
+  state(session: string): AgentStateInfo | undefined;
 }
 
 /** Everything a plugin's `apply` receives. */

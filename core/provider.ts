@@ -41,6 +41,33 @@ export interface StopRules {
   graceMs?: number;
 }
 
+/**
+ * How the core reads an agent's live state off its screen, as data (config
+ * overrides them: `screens.states`). Checked in this order: blocked, working, idle.
+ */
+export interface StateRules {
+  /** Screen while the agent works (claude: a line matching `esc to interrupt`). Defaults to `AgentProvider.working`. */
+  working?: ScreenMatch;
+  /** Screen while it waits for input (claude: `^❯ ?$` between rules, no `esc to interrupt`). */
+  idle?: ScreenMatch;
+  /**
+   * Questions it can be blocked on: match + how to read the question line
+   * (regex source; the first line matching it is the question). Options are
+   * read with `parseOptions()`.
+   */
+  blocked?: Array<{ id: string; match: ScreenMatch; question: string }>;
+  /** How long a new screen state must hold before it counts (default 300 ms). */
+  debounceMs?: number;
+}
+
+/**
+ * Where an agent's own events come from, named by its launcher: the built-in
+ * ones are `"claude-hooks"` (claude's `--settings` hooks) and `"codex-notify"`
+ * (codex's `notify` program). The core reads only that there is a source: it
+ * then watches the agent's event file, whatever writes it.
+ */
+export type AgentEventSource = string;
+
 /** Everything the core needs to start, watch and stop one kind of agent. */
 export interface AgentProvider {
   name: string;
@@ -73,6 +100,13 @@ export interface AgentProvider {
   stop?: StopRules;
   /** How long start-up may take before the agent is reported stuck. */
   startTimeoutMs?: number;
+  /** How its live state shows on its screen once it started (see `StateRules`). Without it: only start-up, exit and stop are known. */
+  states?: StateRules;
+  /**
+   * The agent's own events, where it has them. The launcher wires them to
+   * append to the event file (`eventFilePath`); the core watches the file.
+   */
+  events?: AgentEventSource;
 }
 
 /** Whether a screen matches: every `all` pattern on some line, no `none` pattern on any. */
@@ -119,10 +153,12 @@ export interface ScreenOverrides {
   working?: ScreenMatch;
   dialogs?: DialogRule[];
   blockers?: Array<{ id: string; match: ScreenMatch; detail: string }>;
+  /** Live-state rules: `working`, `idle` and `debounceMs` replace, `blocked` replace by id or are added. */
+  states?: StateRules;
 }
 
 /** Applies a config's screen overrides to a provider's built-in rules. */
-export function withScreenOverrides<P extends Pick<AgentProvider, "ready" | "working" | "dialogs" | "blockers">>(rules: P, overrides: ScreenOverrides | undefined): P {
+export function withScreenOverrides<P extends Pick<AgentProvider, "ready" | "working" | "dialogs" | "blockers" | "states">>(rules: P, overrides: ScreenOverrides | undefined): P {
   if (!overrides) return rules;
   const byId = <T extends { id: string }>(base: T[] = [], extra: T[] = []) => [
     ...base.map((item) => extra.find((e) => e.id === item.id) ?? item),
@@ -134,5 +170,8 @@ export function withScreenOverrides<P extends Pick<AgentProvider, "ready" | "wor
     ...(overrides.working ?? rules.working ? { working: overrides.working ?? rules.working } : {}),
     dialogs: byId(rules.dialogs, overrides.dialogs),
     blockers: byId(rules.blockers, overrides.blockers),
+    ...(rules.states || overrides.states
+      ? { states: { ...rules.states, ...overrides.states, blocked: byId(rules.states?.blocked, overrides.states?.blocked) } }
+      : {}),
   };
 }

@@ -1,3 +1,4 @@
+import { stateOf } from "./live-state.js";
 import type { AgentReport, BackendSession, ManagedAgent } from "./types.js";
 
 /** The agents this daemon manages, by session name, and how they are reported. */
@@ -50,6 +51,7 @@ export class AgentRegistry {
 }
 
 export function toReport(a: ManagedAgent): AgentReport {
+  const live = stateOf(a);
   return {
     agentId: a.agentId,
     provider: a.provider,
@@ -64,6 +66,10 @@ export function toReport(a: ManagedAgent): AgentReport {
     ...(a.readyAt !== undefined ? { readyAt: a.readyAt, timeToReadyMs: a.readyAt - a.startedAt } : {}),
     ...(a.detail !== undefined ? { detail: a.detail } : {}),
     ...(a.lastLines !== undefined ? { lastLines: a.lastLines } : {}),
+    state: live.state,
+    stateSince: live.since,
+    ...(live.question !== undefined ? { question: live.question } : {}),
+    ...(live.options !== undefined ? { options: live.options } : {}),
   };
 }
 

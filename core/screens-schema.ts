@@ -16,5 +16,15 @@ export const screensSchema = z
       .array(z.object({ id: z.string(), match: screenMatch, choose: z.string().optional(), keys: z.array(z.string()).optional() }).strict())
       .optional(),
     blockers: z.array(z.object({ id: z.string(), match: screenMatch, detail: z.string() }).strict()).optional(),
+    /** Live-state rules (see `StateRules`). */
+    states: z
+      .object({
+        working: screenMatch.optional(),
+        idle: screenMatch.optional(),
+        blocked: z.array(z.object({ id: z.string(), match: screenMatch, question: z.string() }).strict()).optional(),
+        debounceMs: z.number().int().min(0).max(10_000).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();

@@ -53,6 +53,12 @@ export interface AgentReport {
   lastLines?: string[];
   /** How often a restart policy has restarted it in a row (added by the restart-policy plugin through `onReport`). */
   restarts?: number;
+  /** What it is doing now (see `AgentState`), and since when (epoch ms, this host's clock). */
+  state?: AgentState;
+  stateSince?: number;
+  /** While `blocked`: the question on its screen and the option labels, in screen order. */
+  question?: string;
+  options?: string[];
 }
 
 /** An agent record on the relay (`GET /api/agents`). */
@@ -71,6 +77,38 @@ export interface RelayAgentSummary {
  * time; `exited` when the process ended; `stopping` while it is being stopped.
  */
 export type AgentStatus = "starting" | "ready" | "stuck" | "exited" | "stopping";
+
+/** What an agent is doing now. `status` (starting|ready|stuck|exited|stopping) stays for protocol v2. */
+export type AgentState = "starting" | "working" | "idle" | "blocked" | "stuck" | "exited" | "stopping";
+
+export interface AgentStateDetail {
+  /** blocked: the question on screen (one line) and its option labels, in screen order ("Yes", "No", …). */
+  question?: string;
+  options?: string[];
+  /** stuck / exited: why, one line. */
+  detail?: string;
+  /** The last non-empty screen lines (≤ 15), secrets redacted by the core before any hook sees them. */
+  lastLines?: string[];
+  /** What decided this state: the agent's own events, or its screen. */
+  source?: "event" | "screen";
+}
+
+export interface AgentStateInfo extends AgentStateDetail {
+  state: AgentState;
+  /** When this state began (epoch ms, this host's clock). */
+  since: number;
+}
+
+/** One event an agent reported about itself (claude hooks, codex notify), parsed and redacted by the core. */
+export interface AgentEvent {
+  /** Normalised kind. claude: UserPromptSubmit→"prompt-submit", PreToolUse→"tool-use",
+   *  PermissionRequest→"permission-request", Notification→"notification", Stop→"stop",
+   *  SessionEnd→"session-end", PostToolUse→"tool-done". codex notify "agent-turn-complete"→"stop". */
+  kind: "prompt-submit" | "tool-use" | "tool-done" | "permission-request" | "notification" | "stop" | "session-end";
+  at: number;
+  /** Small, already-redacted fields: prompt (first 200 chars), toolName, message. Never the whole payload. */
+  data: Record<string, string>;
+}
 
 /**
  * Everything needed to start one agent. Built by the core from a spawn
@@ -141,6 +179,8 @@ export interface ManagedAgent {
   lastLines?: string[];
   /** When it exited (kept in reports for `exitedRetentionMs`). */
   exitedAt?: number;
+  /** Its live state, kept by the core's state watcher (undefined until first recorded). */
+  live?: AgentStateInfo;
   meta: Record<string, unknown>;
 }
 

@@ -3,13 +3,14 @@ import { claudePlugin } from "./claude/index.js";
 import { codexPlugin } from "./codex/index.js";
 import { controlsPlugin } from "./controls/index.js";
 import { envPolicyPlugin } from "./env-policy/index.js";
+import { messagesPlugin } from "./messages/index.js";
 import { relayHttpPlugin } from "./relay-http/index.js";
 import { restartPolicyPlugin } from "./restart-policy/index.js";
 import { tmuxPlugin } from "./tmux/index.js";
 
 /** The built-in plugins, in the order they apply. */
 export function builtinPlugins(): Plugin[] {
-  return [envPolicyPlugin(), tmuxPlugin(), claudePlugin(), codexPlugin(), relayHttpPlugin(), controlsPlugin(), restartPolicyPlugin()];
+  return [envPolicyPlugin(), tmuxPlugin(), claudePlugin(), codexPlugin(), relayHttpPlugin(), controlsPlugin(), restartPolicyPlugin(), messagesPlugin()];
 }
 
 /**

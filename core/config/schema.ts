@@ -63,6 +63,19 @@ const coreShape = {
   startTimeoutMs: z.number().int().min(1000).max(600_000),
   startupPollMs: z.number().int().min(5).max(5_000),
   exitedRetentionMs: z.number().int().min(0),
+  /**
+   * Live-state watching: how often one look at every running agent's screen
+   * is taken (`tickMs`), how long its events may disagree with its screen
+   * before the screen wins (`disagreeMs`), and how long `working` may show
+   * an unchanged screen before it counts as `stuck` (`stuckAfterMs`, 0 = never).
+   */
+  states: z
+    .object({
+      tickMs: z.number().int().min(20).max(5_000).optional(),
+      disagreeMs: z.number().int().min(0).max(600_000).optional(),
+      stuckAfterMs: z.number().int().min(0).optional(),
+    })
+    .strict(),
   tmuxPrefix: z.string().regex(SAFE_NAME, "expected letters, digits, '.', '_' or '-'").max(32),
   stateDir: z.string().min(1),
   logLevel: z.enum(["silent", "error", "warn", "info", "debug", "trace"]),
@@ -142,6 +155,7 @@ export function coreDefaults(env: NodeJS.ProcessEnv = process.env): Record<strin
     startTimeoutMs: 30_000,
     startupPollMs: 50,
     exitedRetentionMs: 10 * 60_000,
+    states: { tickMs: 200, disagreeMs: 3_000, stuckAfterMs: 10 * 60_000 },
     tmuxPrefix: "ar",
     stateDir: join(home, ".agent-relay", "state"),
     logLevel: "info" satisfies LogLevelName,

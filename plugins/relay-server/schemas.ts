@@ -44,6 +44,10 @@ const reportFields = {
   detail: text(8192).nullish(),
   lastLines: z.array(text(4096)).max(500).nullish(),
   restarts: number.nullish(),
+  state: text(32).nullish(),
+  stateSince: number.nullish(),
+  question: text(1000).nullish(),
+  options: z.array(text(200)).max(50).nullish(),
 };
 
 const agentReportSchema = z.looseObject(reportFields).superRefine((report, ctx) => {

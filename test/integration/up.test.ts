@@ -49,8 +49,8 @@ describe("up: a relay and a daemon in one process, driven by the CLI", () => {
 
     await waitFor("both agents in ps", async () => (await up.cli(["ps"])).stdout.includes("ar-codex-coder"));
     const ps = (await up.cli(["ps"])).stdout.split("\n");
-    expect(ps[0]).toMatch(/^HOST\s+STATE\s+SEEN\s+SESSION\s+PROVIDER\s+LABEL\s+STATUS\s+PID\s+STARTED\s+READY IN\s+RESTARTS\s+CWD$/);
-    expect(ps.find((l) => l.includes("ar-claude-web-ui"))).toMatch(/^box\s+online\s+\d+s ago\s+ar-claude-web-ui\s+claude\s+Web UI\s+ready\s+\d+\s+\d+s ago\s+\d+\.\ds\s+0\s+\S+\/projects\/app$/);
+    expect(ps[0]).toMatch(/^HOST\s+HOST STATE\s+SEEN\s+SESSION\s+PROVIDER\s+LABEL\s+STATE\s+SINCE\s+PID\s+STARTED\s+READY IN\s+RESTARTS\s+CWD$/);
+    expect(ps.find((l) => l.includes("ar-claude-web-ui"))).toMatch(/^box\s+online\s+\d+s ago\s+ar-claude-web-ui\s+claude\s+Web UI\s+(?:idle|working)\s+\d+s ago\s+\d+\s+\d+s ago\s+\d+\.\ds\s+0\s+\S+\/projects\/app$/);
     const hosts = JSON.parse((await up.cli(["ps", "--json"])).stdout);
     expect(hosts).toEqual([expect.objectContaining({ id: "box", online: true, agents: expect.arrayContaining([expect.objectContaining({ label: "Web UI" })]) })]);
 

@@ -121,7 +121,7 @@ describe("plugin composition", () => {
   it("applies the built-ins by default, in a fixed order", async () => {
     const config = await resolveConfig({}, { configFile: false, env: {} });
     expect(names(config)).toEqual(builtinPlugins().map((p) => p.name));
-    expect(names(config)).toEqual(["env-policy", "tmux", "claude", "codex", "relay-http", "controls", "restart-policy"]);
+    expect(names(config)).toEqual(["env-policy", "tmux", "claude", "codex", "relay-http", "controls", "restart-policy", "messages"]);
   });
 
   it("replaces a built-in by name or by role in place, appends others, and disables by name", async () => {
@@ -130,7 +130,7 @@ describe("plugin composition", () => {
     const extra = { name: "metrics", apply() {} };
     const config = await resolveConfig({ plugins: [mine, docker, extra], disablePlugins: ["codex"] }, { configFile: false, env: {} });
     const plugins = resolvePlugins(config);
-    expect(plugins.map((p) => p.name)).toEqual(["env-policy", "docker", "claude", "relay-http", "controls", "restart-policy", "metrics"]);
+    expect(plugins.map((p) => p.name)).toEqual(["env-policy", "docker", "claude", "relay-http", "controls", "restart-policy", "messages", "metrics"]);
     expect(plugins[2]).toBe(mine);
     const wrong = await resolveConfig({ disablePlugins: ["codx"] }, { configFile: false, env: {} });
     expect(() => resolvePlugins(wrong)).toThrow('disablePlugins: no plugin is named "codx"');
