@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { TestHome } from "../support/env.js";
@@ -49,6 +49,25 @@ async function psAgent(session: string): Promise<Record<string, any> | undefined
 /** The pane's screen, to say what was on it when a wait fails. */
 const screen = (session: string) => tmux.capture(session);
 
+/** Live states `ps --json` showed for an agent, in order, each once per stretch. */
+const seen: string[] = [];
+
+/** Polls `ps --json` until the agent's live state is `state`; its record. Every state seen on the way goes to `seen`. */
+async function untilState(session: string, state: string, timeoutMs = 60_000): Promise<Record<string, any>> {
+  return waitFor(
+    `${session} to be ${state} in ps --json (states seen: ${seen.join(" → ")})`,
+    async () => {
+      const agent = await psAgent(session);
+      if (agent?.state && agent.state !== seen.at(-1)) seen.push(agent.state);
+      return agent?.state === state ? agent : undefined;
+    },
+    timeoutMs,
+    200,
+  ).catch((err) => {
+    throw new Error(`${err}\n${screen(session)}`);
+  });
+}
+
 describe(`real claude${skipReason("claude") ? ` (${skipReason("claude")})` : ""}`, () => {
   const claude = realCli("claude");
 
@@ -67,6 +86,59 @@ describe(`real claude${skipReason("claude") ? ` (${skipReason("claude")})` : ""}
     expect(api.timesSaid("Say hello to the test")).toBe(1);
     expect(await psAgent("ar-claude-real")).toMatchObject({ provider: "claude", label: "real", status: "ready" });
   });
+});
+
+describe(`real claude through a full turn${skipReason("claude") ? ` (${skipReason("claude")})` : ""}`, () => {
+  const claude = realCli("claude");
+
+  it.skipIf(!claude)(
+    "--permission-mode default: prompt → working → idle in ps; a send reaches the API once; a Bash tool call → blocked with its question and options → respond Yes → the tool runs → idle",
+    async () => {
+      seedClaudeLogin(home);
+      let answer!: () => void;
+      api.on("Start the first task", { text: "First task done.", until: new Promise((r) => (answer = () => r(undefined))) });
+      api.on("A follow-up from send", { text: "Follow-up noted." });
+      api.on("Please touch done.txt", { bash: "touch done.txt" }, { text: "Touched done.txt." });
+      const u = await startUp({ env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: FAKE_ANTHROPIC_KEY, ...OFFLINE_ENV }, claude: { bin: claude } });
+      const session = "ar-claude-turn";
+      seen.length = 0;
+
+      // A prompt: working while the model has not answered, idle once it has.
+      const spawned = await u.cli(["spawn", "claude", "--label", "turn", "--approval-mode", "default", "--prompt", "Start the first task"]);
+      expect(spawned, screen(session)).toMatchObject({ code: 0, stderr: "" });
+      await untilState(session, "working");
+      answer();
+      await untilState(session, "idle");
+      expect(screen(session)).toContain("First task done.");
+      expect(seen.slice(seen.indexOf("working"))).toEqual(["working", "idle"]);
+      expect((await u.cli(["ps"])).stdout).toMatch(/ar-claude-turn\s+claude\s+turn\s+idle\s/);
+
+      // A follow-up with send: delivered, said to the model once.
+      const sent = await u.cli(["send", "turn", "A follow-up from send"]);
+      expect(sent, screen(session)).toMatchObject({ code: 0, stderr: "" });
+      expect(sent.stdout).toMatch(/^box: delivered to ar-claude-turn at \d{4}-/);
+      await waitFor("the follow-up's answer", () => screen(session).includes("Follow-up noted."), 60_000);
+      await untilState(session, "idle");
+      expect(api.timesSaid("A follow-up from send")).toBe(1);
+
+      // A tool call in the default mode: blocked on claude's permission prompt, with its options.
+      expect(await u.cli(["send", "turn", "Please touch done.txt"])).toMatchObject({ code: 0, stderr: "" });
+      const blocked = await untilState(session, "blocked");
+      expect(blocked).toMatchObject({ question: "Do you want to proceed?", options: ["Yes", expect.stringMatching(/^Yes, and always allow/), "No"] });
+      const ps = (await u.cli(["ps"])).stdout;
+      expect(ps).toMatch(/ar-claude-turn\s+claude\s+turn\s+blocked\s/);
+      expect(ps).toContain("└ Do you want to proceed?  [Yes | Yes, and always allow");
+      expect(existsSync(join(home.baseDir, "done.txt"))).toBe(false);
+
+      // respond "Yes": the tool runs, the model gets its result and answers, the agent is idle again.
+      const responded = await u.cli(["respond", "turn", "Yes"]);
+      expect(responded, screen(session)).toMatchObject({ code: 0, stderr: "" });
+      await waitFor("done.txt, made by the approved tool", () => existsSync(join(home.baseDir, "done.txt")), 60_000);
+      await waitFor("the answer after the tool", () => screen(session).includes("Touched done.txt."), 60_000);
+      await untilState(session, "idle");
+      expect(api.timesSaid("Please touch done.txt")).toBe(1);
+    },
+  );
 });
 
 describe(`real codex${skipReason("codex") ? ` (${skipReason("codex")})` : ""}`, () => {
