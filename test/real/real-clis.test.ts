@@ -164,3 +164,32 @@ describe(`real codex${skipReason("codex") ? ` (${skipReason("codex")})` : ""}`, 
     expect(await psAgent("ar-codex-real")).toMatchObject({ provider: "codex", label: "real", status: "ready" });
   });
 });
+
+describe(`real codex, live state and send${skipReason("codex") ? ` (${skipReason("codex")})` : ""}`, () => {
+  const codex = realCli("codex");
+
+  it.skipIf(!codex)("spawned without a prompt it is idle in ps; a send is delivered, working until the model answers, the answer on its screen, said once; idle again", async () => {
+    const login = loginCodex(home);
+    cleanup.push(login.remove);
+    let answer!: () => void;
+    api.on("A prompt sent to codex", { text: "Codex heard the prompt.", until: new Promise((r) => (answer = () => r(undefined))) });
+    const u = await startUp({
+      env: { CODEX_HOME: login.codexHome, ...OFFLINE_ENV },
+      codex: { bin: codex, args: ["-c", `openai_base_url="${api.url}/v1"`] },
+    });
+    const session = "ar-codex-talk";
+    seen.length = 0;
+
+    expect(await u.cli(["spawn", "codex", "--label", "talk"])).toMatchObject({ code: 0, stderr: "" });
+    await untilState(session, "idle");
+    const sent = await u.cli(["send", "talk", "A prompt sent to codex"]);
+    expect(sent, screen(session)).toMatchObject({ code: 0, stderr: "" });
+    expect(sent.stdout).toMatch(/^box: delivered to ar-codex-talk at \d{4}-/);
+    await untilState(session, "working");
+    answer();
+    await waitFor("codex's answer on its screen", () => screen(session).includes("Codex heard the prompt."), 60_000);
+    await untilState(session, "idle");
+    expect(seen).toEqual(["idle", "working", "idle"]);
+    expect(api.timesSaid("A prompt sent to codex")).toBe(1);
+  });
+});
