@@ -55,16 +55,17 @@ const seen: string[] = [];
 /** Polls `ps --json` until the agent's live state is `state`; its record. Every state seen on the way goes to `seen`. */
 async function untilState(session: string, state: string, timeoutMs = 60_000): Promise<Record<string, any>> {
   return waitFor(
-    `${session} to be ${state} in ps --json (states seen: ${seen.join(" → ")})`,
+    `${session} to be ${state} in ps --json`,
     async () => {
       const agent = await psAgent(session);
-      if (agent?.state && agent.state !== seen.at(-1)) seen.push(agent.state);
+      const now = agent ? (agent.state ?? `(no state; status ${agent.status})`) : "(not listed)";
+      if (now !== seen.at(-1)) seen.push(now);
       return agent?.state === state ? agent : undefined;
     },
     timeoutMs,
     200,
   ).catch((err) => {
-    throw new Error(`${err}\n${screen(session)}`);
+    throw new Error(`${err} (states seen: ${seen.join(" → ")})\n${screen(session)}`);
   });
 }
 
