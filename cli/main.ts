@@ -106,7 +106,7 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
           .positional("text", { type: "string", describe: 'The text (in quotes); - reads it from stdin; after -- it is taken as is: send a -- "--text"' })
           .option("ttl", { type: "string", describe: "How long the message may wait for the agent to be idle: 90s, 10m, 1h (default: the host's, 10m)" })
           .option("timeout", { type: "number", describe: "Seconds to wait for the outcome (default: the TTL + 60)" }),
-      async (args) => (await import("./messages.js")).runSend({ ...args, agent: args.agent!, value: args.text, rest: afterDashes(argv) }),
+      async (args) => (await import("./messages.js")).runSend({ ...args, agent: args.agent!, value: args.text, rest: afterDashes(argv), stdin: beforeDashes(argv).includes("-") }),
     )
     .command(
       "respond <agent> [option]",
@@ -199,6 +199,12 @@ function messageOptions<T>(y: Argv<T>) {
 function afterDashes(argv: readonly string[]): string[] {
   const at = argv.indexOf("--");
   return at === -1 ? [] : argv.slice(at + 1);
+}
+
+/** The arguments before the first `--` (yargs gives a "-" there as ""). */
+function beforeDashes(argv: readonly string[]): string[] {
+  const at = argv.indexOf("--");
+  return at === -1 ? [...argv] : argv.slice(0, at);
 }
 
 function targetOptions<T>(y: Argv<T>) {

@@ -26,11 +26,10 @@ const MAX_TEXT = 100_000;
  * `-` reads the text from stdin; after `--` the text is taken as it is, even
  * when it starts with `--`.
  */
-export async function runSend(args: MessageArgs & { ttl?: string }): Promise<void> {
+export async function runSend(args: MessageArgs & { ttl?: string; stdin?: boolean }): Promise<void> {
   if (args.timeout !== undefined) positive(args.timeout, "--timeout");
   const ttlMs = args.ttl === undefined ? undefined : duration(args.ttl, "--ttl");
-  let text = valueOf(args, "text");
-  if (text === "-" && args.rest.length === 0) text = await readStdin();
+  const text = args.stdin && args.rest.length === 0 && !args.value ? await readStdin() : valueOf(args, "text");
   if (text.trim() === "") throw new CliError("the text is empty: nothing to send", 2);
   if (text.length > MAX_TEXT) throw new CliError(`the text has ${text.length} characters; at most ${MAX_TEXT} can be sent`, 2);
   const control: ControlPayload = {

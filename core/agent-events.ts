@@ -1,5 +1,6 @@
-import { closeSync, fstatSync, mkdirSync, openSync, readSync, writeFileSync, chmodSync } from "node:fs";
-import { join } from "node:path";
+import { chmodSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import type { AgentEvent } from "./types.js";
 
@@ -15,6 +16,27 @@ const MAX_READ = 256 * 1024;
  */
 export function eventFilePath(stateDir: string, session: string): string {
   return join(stateDir, "events", `${session}.jsonl`);
+}
+
+/**
+ * The event command script (`event-hook.cjs`, plain CommonJS shipped with
+ * the core's sources): next to this file when run from the sources, and from
+ * `dist/core/` two folders up in the package's `core/`.
+ */
+export const EVENT_HOOK_SCRIPT = (() => {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [join(here, "event-hook.cjs"), join(here, "..", "..", "core", "event-hook.cjs")];
+  return candidates.find((file) => existsSync(file)) ?? candidates[0]!;
+})();
+
+/**
+ * The argv that appends one event to a session's event file: this node, the
+ * script, the file; all constants. A launcher passes it as an argv (codex's
+ * `notify`) or shell-quoted (claude's hooks); the event itself comes on
+ * stdin or as one more, last argument.
+ */
+export function eventCommandArgv(stateDir: string, session: string): string[] {
+  return [process.execPath, EVENT_HOOK_SCRIPT, eventFilePath(stateDir, session)];
 }
 
 /** Creates the events folder (0700) and an empty event file (0600) for a new start of a session. */
@@ -90,6 +112,15 @@ export class EventFileTail {
   private skipping = false;
 
   constructor(readonly file: string) {}
+
+  /** Starts reading at the file's current end (what it holds already happened). */
+  skipToEnd(): void {
+    try {
+      this.offset = statSync(this.file).size;
+    } catch {
+      this.offset = 0;
+    }
+  }
 
   /** New complete lines, and the over-long ones as their length (to be reported, not parsed). */
   read(): Array<string | { tooLong: number }> {

@@ -57,7 +57,7 @@ export {
   type StopRules,
 } from "./provider.js";
 export { screensSchema } from "./screens-schema.js";
-export { eventFilePath, parseEventLine, MAX_EVENT_LINE } from "./agent-events.js";
+export { eventCommandArgv, eventFilePath, parseEventLine, EVENT_HOOK_SCRIPT, MAX_EVENT_LINE } from "./agent-events.js";
 export { PROTOCOL_VERSION, VERSION } from "./version.js";
 export { escapeTerminal, isSecretName, safeJson, sanitizeTyped, UNSAFE_TEXT } from "./text.js";
 export { Secrets } from "./secrets.js";

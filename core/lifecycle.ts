@@ -8,6 +8,7 @@ import type { AgentBackend } from "./plugin.js";
 import type { AgentProvider } from "./provider.js";
 import type { AgentRegistry } from "./registry.js";
 import type { Secrets } from "./secrets.js";
+import { prepareEventFile } from "./agent-events.js";
 import { shapeSpawn } from "./spawn-spec.js";
 import type { StartupOutcome, StartupWatcher } from "./startup.js";
 import type { Starts } from "./starts.js";
@@ -129,6 +130,8 @@ export class AgentLifecycle {
     };
     registry.set(agent);
     try {
+      // A fresh event file for this start (the launcher pointed the agent's event command at it).
+      if (this.host.providers().get(spec.provider)?.events) prepareEventFile(config.stateDir, sessionName);
       const record: SessionMeta = {
         v: 1,
         orchestratorId: config.id,
@@ -184,6 +187,7 @@ export class AgentLifecycle {
     const previous = agent.status;
     const wasAlive = previous !== "exited";
     agent.status = "stopping";
+    this.host.changed();
     this.host.startup.forget(sessionName, { status: "exited", detail: "was stopped during start-up", lastLines: [] });
     try {
       if (wasAlive) await stopGracefully(this.host.backend(), sessionName, this.host.providers().get(agent.provider)?.stop, logger);

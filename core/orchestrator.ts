@@ -15,6 +15,7 @@ import { AgentRegistry } from "./registry.js";
 import type { Journal } from "./journal.js";
 import { RelaySession, type RelayHost } from "./relay-session.js";
 import { StartupWatcher } from "./startup.js";
+import { StateWatcher } from "./state-watcher.js";
 import { Starts } from "./starts.js";
 import { AgentLifecycle, type SpawnOutcome } from "./lifecycle.js";
 import { openJournal, recoverAgents } from "./recovery.js";
@@ -64,6 +65,7 @@ export class Orchestrator {
   private readonly exits: ExitWatcher;
   private readonly starts: Starts;
   private readonly lifecycle: AgentLifecycle;
+  private readonly states: StateWatcher;
   private relay?: RelaySession;
   /** The message journal (opened by `start`); also records whether typed prompts were delivered. */
   journal?: Journal;
@@ -87,11 +89,17 @@ export class Orchestrator {
     const { config, registry, hooks, logger, secrets, locks } = this;
     const backend = () => this.backend;
     const providers = () => this.providers();
-    const changed = () => this.scheduleReport();
+    const changed = () => {
+      this.states.sync(); // a start, stop or exit is a state change at once
+      this.scheduleReport();
+    };
     const startup = new StartupWatcher(backend, logger.withTag("startup"), config.startupPollMs);
     const { watchIntervalMs: intervalMs, exitedRetentionMs: retentionMs, startTimeoutMs } = config;
     this.exits = new ExitWatcher({ backend, registry, locks, logger, intervalMs, retentionMs, hooks, changed });
     this.starts = new Starts({ registry, startup, exits: this.exits, logger, startTimeoutMs, providers, journal: () => this.journal, changed });
+    const { tickMs = 200, disagreeMs = 3_000, stuckAfterMs = 600_000 } = config.states ?? {};
+    const report = () => this.scheduleReport();
+    this.states = new StateWatcher({ registry, backend, providers, hooks, secrets, logger: logger.withTag("state"), stateDir: config.stateDir, tickMs, disagreeMs, stuckAfterMs, report });
     this.lifecycle = new AgentLifecycle({ config, hooks, registry, locks, secrets, logger, startup, starts: this.starts, backend, providers, changed });
   }
 
@@ -136,6 +144,7 @@ export class Orchestrator {
       const { config, backend, registry, exits, starts, logger } = this;
       await recoverAgents({ config, backend, registry, exits, starts, providers: this.providers(), logger });
       this.exits.start();
+      this.states.start();
     }
     if (this.transport) {
       this.relay = new RelaySession(this.relayHost(), this.transport, this.logger.withTag("relay"), this.journal!, this.journalLost);
@@ -153,6 +162,7 @@ export class Orchestrator {
     if (!this.running) return;
     this.running = false;
     await this.exits.stop();
+    await this.states.stop();
     if (options.stopAgents) await Promise.all(this.agents().map((agent) => this.stopAgent(agent, "shutdown")));
     await this.relay?.close();
     this.journal?.close();

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { ControlError, defineProvider, readPluginOptions, screensSchema, withScreenOverrides, type AgentProvider } from "../../core/index.js";
+import { ControlError, defineProvider, eventCommandArgv, readPluginOptions, screensSchema, withScreenOverrides, type AgentProvider } from "../../core/index.js";
+import { claudeHookSettings } from "./events.js";
 
 export const CLAUDE_PLUGIN = "claude";
 
@@ -22,6 +23,20 @@ export const CLAUDE_SCREENS = {
     },
     { id: "bypass-permissions", match: { all: ["running in Bypass Permissions mode"] }, choose: "^Yes, I accept" },
   ],
+  // Live state (AGENT-CLIS.md, "Claude Code through a full turn"): the ❯ box shows while it works
+  // too, so idle is the box without `esc to interrupt`; a permission prompt has no box and no footer.
+  states: {
+    idle: { all: ["^─{20,}$", "^❯( |$)"], none: ["esc to interrupt"] },
+    working: { all: ["esc to interrupt"] },
+    blocked: [
+      {
+        id: "permission",
+        match: { all: ["^\\s*Do you want to .*\\?$", "^\\s*(❯\\s*)?1\\.\\s+\\S"], none: ["esc to interrupt"] },
+        question: "^\\s*Do you want to .*\\?$",
+      },
+    ],
+    debounceMs: 150,
+  },
   blockers: [
     { id: "not-logged-in", match: { all: ["Not logged in"] }, detail: "claude is not logged in: run `claude` and /login as this user" },
   ],
@@ -72,6 +87,8 @@ const optionsSchema = z
     approvalArgs: z.record(z.string(), z.array(z.string())).default(CLAUDE_APPROVAL_ARGS),
     /** Skip the bypass-permissions warning with --settings instead of answering it on the screen. */
     suppressDialogs: z.boolean().default(true),
+    /** Pass claude hooks (--settings) that append its events (prompt, tool use, permission request, stop) to the agent's event file. */
+    events: z.boolean().default(true),
     startTimeoutMs: z.number().int().min(1000).optional(),
     screens: screensSchema.optional(),
   })
@@ -117,7 +134,12 @@ export function claudePlugin(overrides: ClaudeOptions = {}) {
         binary: { bin: o.bin, versionArgs: ["--version"] },
         command(spec) {
           const approval = approvalArgs(spec.approvalMode);
-          const settings = approval.includes(BYPASS) && o.suppressDialogs ? ["--settings", JSON.stringify({ skipDangerousModePermissionPrompt: true })] : [];
+          // One --settings for all we pass: no user dotfile is written.
+          const merged = {
+            ...(approval.includes(BYPASS) && o.suppressDialogs ? { skipDangerousModePermissionPrompt: true } : {}),
+            ...(o.events ? claudeHookSettings(eventCommandArgv(ctx.config.stateDir, spec.sessionName)) : {}),
+          };
+          const settings = Object.keys(merged).length > 0 ? ["--settings", JSON.stringify(merged)] : [];
           // After "--" the prompt is data, whatever it looks like ("--add-dir=/" stays text).
           const prompt = o.promptDelivery === "argument" ? ["--", spec.prompt || o.defaultPrompt] : [];
           return { command: [o.bin, ...o.args, ...settings, ...approval, ...prompt] };
@@ -125,6 +147,7 @@ export function claudePlugin(overrides: ClaudeOptions = {}) {
         ...withScreenOverrides(CLAUDE_SCREENS, o.screens),
         prompt: { delivery: o.promptDelivery, enterDelayMs: 150, pastedMarker: "[Pasted text #" },
         stop: { keys: [["C-c"], ["C-c"]], intervalMs: 300, graceMs: 3_000 },
+        ...(o.events ? { events: "claude-hooks" } : {}),
         ...(o.startTimeoutMs !== undefined ? { startTimeoutMs: o.startTimeoutMs } : {}),
       };
     },

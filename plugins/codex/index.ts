@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { z } from "zod";
-import { ControlError, defineProvider, readPluginOptions, screensSchema, withScreenOverrides, type AgentProvider } from "../../core/index.js";
+import { ControlError, defineProvider, eventCommandArgv, readPluginOptions, screensSchema, withScreenOverrides, type AgentProvider } from "../../core/index.js";
 
 export const CODEX_PLUGIN = "codex";
 
@@ -9,6 +9,20 @@ export const CODEX_PLUGIN = "codex";
 export const CODEX_SCREENS = {
   ready: { all: ["Ask Codex to do anything", "\\? for shortcuts", " · [/~]"], none: ["esc to interrupt", "Trust this folder"] },
   working: { all: ["esc to interrupt"] },
+  // Live state: busy shows "• Working (… • esc to interrupt)"; waiting shows the › prompt and the footer.
+  // An approval asks "Would you like to run the following command?" with numbered options.
+  states: {
+    idle: { all: ["^› ", "\\? for shortcuts"], none: ["esc to interrupt"] },
+    working: { all: ["esc to interrupt"] },
+    blocked: [
+      {
+        id: "approval",
+        match: { all: ["^\\s*Would you like to .*\\?$", "^\\s*(›\\s*)?1\\.\\s+\\S"], none: ["esc to interrupt"] },
+        question: "^\\s*Would you like to .*\\?$",
+      },
+    ],
+    debounceMs: 150,
+  },
   dialogs: [{ id: "trust", match: { all: ["Trust this folder"] }, choose: "^Trust and continue" }],
   blockers: [
     {
@@ -38,6 +52,8 @@ const optionsSchema = z
     noDaemon: z.boolean().default(true),
     /** Trust the agent's cwd with `-c projects=…` instead of answering the trust dialog. */
     suppressDialogs: z.boolean().default(true),
+    /** Pass `-c notify=[…]` so codex appends each finished turn to the agent's event file. */
+    events: z.boolean().default(true),
     approvalArgs: z.record(z.string(), z.array(z.string())).default(CODEX_APPROVAL_ARGS),
     startTimeoutMs: z.number().int().min(1000).optional(),
     screens: screensSchema.optional(),
@@ -80,11 +96,14 @@ export function codexPlugin(overrides: CodexOptions = {}) {
             throw new ControlError("invalid", `approval mode "${spec.approvalMode}" has no codex arguments (known: ${Object.keys(o.approvalArgs).join(", ")})`);
           }
           const trust = o.suppressDialogs ? ["-c", `projects={${JSON.stringify(projectRoot(spec.realCwd))}={trust_level="trusted"}}`] : [];
-          return { command: [bin, ...(o.noDaemon ? ["--no-daemon"] : []), ...trust, ...approval, ...o.args], env };
+          // notify runs an argv (no shell), the turn's JSON appended as its last argument.
+          const notify = o.events ? ["-c", `notify=${JSON.stringify(eventCommandArgv(ctx.config.stateDir, spec.sessionName))}`] : [];
+          return { command: [bin, ...(o.noDaemon ? ["--no-daemon"] : []), ...trust, ...notify, ...approval, ...o.args], env };
         },
         ...withScreenOverrides(CODEX_SCREENS, o.screens),
         prompt: { delivery: "type", enterDelayMs: 300 },
         stop: { keys: [["C-c"]], graceMs: 3_000 },
+        ...(o.events ? { events: "codex-notify" } : {}),
         ...timeout,
       };
     },

@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { SpawnSpec, UserConfig } from "../../core/index.js";
+import { existsSync } from "node:fs";
+import { EVENT_HOOK_SCRIPT, eventFilePath } from "../../core/index.js";
 import { claudePlugin, DEFAULT_CLAUDE_PROMPT } from "../../plugins/claude/index.js";
 import { codexPlugin } from "../../plugins/codex/index.js";
 import { envPolicyPlugin } from "../../plugins/env-policy/index.js";
@@ -11,7 +13,7 @@ const homes: TestHome[] = [];
 afterEach(() => homes.splice(0).forEach((h) => h.remove()));
 
 /** Spawns through a real core with the launchers and env policy, and returns the spec the backend got. */
-async function specFor(config: UserConfig, request: Parameters<import("../../core/index.js").OrchestratorApi["spawn"]>[0], env: Record<string, string> = {}): Promise<SpawnSpec> {
+async function specFor(config: UserConfig, request: Parameters<import("../../core/index.js").OrchestratorApi["spawn"]>[0], env: Record<string, string> = {}, raw = false): Promise<SpawnSpec & { stateDir?: string }> {
   const home = new TestHome();
   homes.push(home);
   const started: SpawnSpec[] = [];
@@ -22,7 +24,18 @@ async function specFor(config: UserConfig, request: Parameters<import("../../cor
   await orchestrator.spawn(request).catch((err: Error) => {
     if (!/exited/.test(err.message)) throw err;
   });
-  return started[0]!;
+  return raw ? { ...started[0]!, stateDir: orchestrator.config.stateDir } : withoutHooks(started[0]!);
+}
+
+/** The spec with claude's event hooks taken out of its --settings (tested on their own below), and the --settings left out when nothing else is in it. */
+function withoutHooks(spec: SpawnSpec): SpawnSpec {
+  const at = spec.command.indexOf("--settings");
+  if (at === -1) return spec;
+  const { hooks: _hooks, ...rest } = JSON.parse(spec.command[at + 1]!) as Record<string, unknown>;
+  const command = [...spec.command];
+  if (Object.keys(rest).length === 0) command.splice(at, 2);
+  else command[at + 1] = JSON.stringify(rest);
+  return { ...spec, command };
 }
 
 const SKIP_WARNING = ["--settings", '{"skipDangerousModePermissionPrompt":true}'];
@@ -34,6 +47,19 @@ describe("claude launcher", () => {
     expect((await specFor({}, { label: "b" })).command).toEqual(["claude", ...SKIP_WARNING, BYPASS, "--", DEFAULT_CLAUDE_PROMPT]);
     expect((await specFor({ claude: { suppressDialogs: false } }, { label: "c", prompt: "p" })).command).toEqual(["claude", BYPASS, "--", "p"]);
     expect((await specFor({ claude: { promptDelivery: "type" } }, { label: "d", prompt: "p" })).command).toEqual(["claude", ...SKIP_WARNING, BYPASS]);
+  });
+
+  it("passes claude hooks in --settings that run the event script on the agent's event file, with only quoted constant paths", async () => {
+    const spec = await specFor({}, { label: "hooked", prompt: "$(touch /tmp/x) '; rm -rf ~" }, {}, true);
+    const settings = JSON.parse(spec.command[spec.command.indexOf("--settings") + 1]!) as { skipDangerousModePermissionPrompt?: boolean; hooks: Record<string, Array<{ hooks: Array<{ command: string }> }>> };
+    expect(settings.skipDangerousModePermissionPrompt).toBe(true);
+    expect(Object.keys(settings.hooks).sort()).toEqual(["Notification", "PermissionRequest", "PostToolUse", "PreToolUse", "SessionEnd", "Stop", "UserPromptSubmit"]);
+    const file = eventFilePath(spec.stateDir!, "ar-claude-hooked");
+    const expected = [process.execPath, EVENT_HOOK_SCRIPT, file].map((p) => `'${p}'`).join(" ");
+    for (const entries of Object.values(settings.hooks)) expect(entries[0]!.hooks[0]!.command).toBe(expected);
+    expect(existsSync(EVENT_HOOK_SCRIPT)).toBe(true);
+    const off = await specFor({ claude: { events: false } }, { label: "quiet", prompt: "p" }, {}, true);
+    expect(off.command.join(" ")).not.toContain("hooks");
   });
 
   it("passes a prompt that looks like an option as data, after \"--\"", async () => {
@@ -64,8 +90,10 @@ describe("claude launcher", () => {
 
 describe("codex launcher", () => {
   it("runs the current CLI: --no-daemon, the project pre-trusted, approval flags by mode, never --full-auto", async () => {
-    const spec = await specFor({}, { provider: "codex", label: "c" });
-    expect(spec.command).toEqual(["codex", "--no-daemon", "-c", `projects={${JSON.stringify(spec.realCwd)}={trust_level="trusted"}}`, "-a", "on-request", "-s", "workspace-write"]);
+    const spec = await specFor({}, { provider: "codex", label: "c" }, {}, true);
+    const notify = `notify=${JSON.stringify([process.execPath, EVENT_HOOK_SCRIPT, eventFilePath(spec.stateDir!, "ar-codex-c")])}`;
+    expect(spec.command).toEqual(["codex", "--no-daemon", "-c", `projects={${JSON.stringify(spec.realCwd)}={trust_level="trusted"}}`, "-c", notify, "-a", "on-request", "-s", "workspace-write"]);
+    expect((await specFor({ codex: { events: false } }, { provider: "codex", label: "q" })).command.join(" ")).not.toContain("notify");
     expect(spec.env.AGENT_RELAY_CODEX_HEADLESS).toBe("1");
     expect((await specFor({}, { provider: "codex", label: "f", approvalMode: "full" })).command).toContain("--dangerously-bypass-approvals-and-sandbox");
     await expect(specFor({}, { provider: "codex", label: "x", approvalMode: "chaos" })).rejects.toThrow('approval mode "chaos" has no codex arguments (known: guarded, read-only, full)');

@@ -50,7 +50,9 @@ describe("tmux backend", () => {
     expect(tmux.sessions()).toEqual(["ar-claude-backend-api"]);
     await waitFor("claude to be ready with the prompt", () => transcript().some((e) => e.event === "prompt" && e.text === "fix the tests"));
     const startEvent = transcript().find((e) => e.event === "start")!;
-    expect(startEvent.args).toEqual(["--settings", '{"skipDangerousModePermissionPrompt":true}', "--dangerously-skip-permissions", "--", "fix the tests"]);
+    const args = startEvent.args as string[];
+    expect(args.filter((_, i) => i !== 1)).toEqual(["--settings", "--dangerously-skip-permissions", "--", "fix the tests"]);
+    expect(JSON.parse(args[1]!)).toMatchObject({ skipDangerousModePermissionPrompt: true, hooks: { Stop: expect.any(Array) } });
     expect(startEvent.cwd).toBe(home.project);
     expect(sessionMeta("ar-claude-backend-api")).toMatchObject({
       v: 1,

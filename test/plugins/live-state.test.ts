@@ -1,0 +1,155 @@
+import { appendFileSync } from "node:fs";
+import { basename } from "node:path";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { eventFilePath, type Orchestrator, type UserConfig } from "../../core/index.js";
+import { TestHome } from "../support/env.js";
+import { createTestOrchestrator } from "../support/orchestrator.js";
+import { TestTmux } from "../support/tmux.js";
+import { waitFor } from "../support/wait.js";
+
+// Real tmux, the fake CLIs running their hooks, turns of about a second: slow on a busy machine.
+vi.setConfig({ testTimeout: 60_000 });
+
+let home: TestHome;
+let tmux: TestTmux;
+const running: Orchestrator[] = [];
+
+beforeEach(() => {
+  home = new TestHome();
+  tmux = new TestTmux();
+});
+afterEach(async () => {
+  for (const o of running.splice(0)) await o.stop();
+  tmux.kill();
+  home.remove();
+});
+
+/** A daemon without a relay; `changes` gets `<to>:<source>` for every state change, in order. */
+async function start(config: UserConfig = {}) {
+  const { orchestrator, logs } = await createTestOrchestrator(home, {
+    providers: ["claude", "codex"],
+    tmux: { socketName: tmux.socketName },
+    disablePlugins: ["relay-http"],
+    ...config,
+    env: { IS_SANDBOX: "1", FAKE_CLAUDE_WORK_MS: "800", FAKE_CODEX_WORK_MS: "800" },
+  });
+  running.push(orchestrator);
+  const changes: string[] = [];
+  const events: string[] = [];
+  orchestrator.hooks.onAgentState.tapPromise("test", async (_agent, _from, to, detail) => void changes.push(`${to}:${detail.source}`));
+  orchestrator.hooks.onAgentEvent.tapPromise("test", async (_agent, event) => void events.push(event.kind));
+  await orchestrator.start();
+  return { orchestrator, logs, changes, events };
+}
+
+/** Types a prompt as a user would: the text, a pause, Enter. */
+async function type(session: string, text: string): Promise<void> {
+  tmux.run("send-keys", "-t", `=${session}:`, "-l", "--", text);
+  await new Promise((r) => setTimeout(r, 300));
+  tmux.run("send-keys", "-t", `=${session}:`, "Enter");
+}
+
+const settled = (changes: string[], n: number, last: string) => () => changes.length >= n && changes.at(-1) === last;
+
+describe("live state of claude", () => {
+  it("goes idle → working → idle through a turn, moved by its hook events before its screen", async () => {
+    const { orchestrator, changes, events } = await start();
+    await orchestrator.spawn({ label: "a", cwd: home.project, prompt: "first" });
+    await waitFor("the first turn to end", settled(changes, 2, "idle:event"));
+    expect(changes).toEqual(["working:event", "idle:event"]);
+    expect(orchestrator.state("ar-claude-a")).toMatchObject({ state: "idle", source: "event", since: expect.any(Number) });
+
+    await type("ar-claude-a", "second");
+    await waitFor("the second turn to end", settled(changes, 4, "idle:event"));
+    expect(changes).toEqual(["working:event", "idle:event", "working:event", "idle:event"]);
+    expect(events).toEqual(expect.arrayContaining(["prompt-submit", "stop"]));
+    expect(orchestrator.report()[0]).toMatchObject({ status: "ready", state: "idle", stateSince: expect.any(Number) });
+  });
+
+  it("a provider without events goes by its screen alone", async () => {
+    const { orchestrator, changes, events } = await start({ claude: { events: false } });
+    await orchestrator.spawn({ label: "a", cwd: home.project, prompt: "first" });
+    await waitFor("the turn to end", settled(changes, 2, "idle:screen"));
+    expect(changes).toEqual(["working:screen", "idle:screen"]);
+    expect(events).toEqual([]);
+  });
+
+  it("is blocked on a permission prompt with its question and options, and works again once answered", async () => {
+    const { orchestrator, changes } = await start({ claude: { approvalArgs: { guarded: ["--permission-mode", "default"] } } });
+    await orchestrator.spawn({ label: "b", cwd: home.project, prompt: "hello" });
+    await waitFor("idle", settled(changes, 2, "idle:event"));
+    await type("ar-claude-b", "tool: rm -rf build");
+    await waitFor("blocked", () => changes.at(-1)?.startsWith("blocked"));
+    await waitFor("the question read off the screen", () => orchestrator.state("ar-claude-b")?.question !== undefined);
+    const state = orchestrator.state("ar-claude-b")!;
+    expect(state).toMatchObject({ state: "blocked", question: "Do you want to proceed?" });
+    expect(state.options).toEqual(["Yes", `Yes, and always allow access to ${basename(home.project)}/ from this project`, "No"]);
+    expect(orchestrator.report()[0]).toMatchObject({ state: "blocked", question: "Do you want to proceed?", options: state.options });
+
+    tmux.run("send-keys", "-t", "=ar-claude-b:", "1");
+    await waitFor("the tool to run and the turn to end", settled(changes, 6, "idle:event"));
+    expect(changes.slice(2)).toEqual(["working:event", "blocked:event", "working:event", "idle:event"]);
+  });
+
+  it("believes its screen over its events when they disagree past the window, and logs both", async () => {
+    const { orchestrator, logs, changes } = await start({ states: { disagreeMs: 600 } });
+    await orchestrator.spawn({ label: "c", cwd: home.project, prompt: "hello" });
+    await waitFor("idle", settled(changes, 2, "idle:event"));
+    // An event that claims work the screen never shows (a CLI that changed, or a lie).
+    appendFileSync(eventFilePath(home.stateDir, "ar-claude-c"), JSON.stringify({ event: "UserPromptSubmit", at: Date.now() }) + "\n");
+    await waitFor("the screen to win", settled(changes, 4, "idle:screen"));
+    expect(changes.slice(2)).toEqual(["working:event", "idle:screen"]);
+    expect(logs.filter((l) => /ar-claude-c: its events say working but its screen says idle for \d+ s; going by the screen/.test(l))).toHaveLength(1);
+  });
+
+  it("ignores hostile lines in its event file with one log line, and goes on reading it", async () => {
+    const { orchestrator, logs, changes, events } = await start({ states: { disagreeMs: 600 } });
+    await orchestrator.spawn({ label: "d", cwd: home.project, prompt: "hello" });
+    await waitFor("idle", settled(changes, 2, "idle:event"));
+    const file = eventFilePath(home.stateDir, "ar-claude-d");
+    const hostile = ["not json {", "x".repeat(100_000), JSON.stringify({ event: 5, at: "now" }), JSON.stringify({ event: "Stop", prompt: "p".repeat(5_000) })];
+    appendFileSync(file, hostile.join("\n") + "\n");
+    await waitFor("the log line", () => logs.some((l) => /ar-claude-d: ignored 4 bad line\(s\) in its event file \(first: a line that is not JSON\)/.test(l)));
+    expect(logs.join("\n")).not.toContain("xxxxxxxxxx");
+    // Still watching: a later turn is seen as ever.
+    await type("ar-claude-d", "again");
+    await waitFor("the turn after", settled(changes, 4, "idle:event"));
+    expect(changes).toEqual(["working:event", "idle:event", "working:event", "idle:event"]);
+    expect(events.filter((e) => e === "stop")).toHaveLength(2);
+  });
+
+  it("is stuck when its working screen does not change for stuckAfterMs, and back when it moves", async () => {
+    const { orchestrator, changes } = await start({ states: { stuckAfterMs: 1_500 } });
+    await orchestrator.spawn({ label: "e", cwd: home.project, prompt: "work:6000 think hard" });
+    await waitFor("stuck", () => changes.includes("stuck:event") || changes.includes("stuck:screen"), 20_000);
+    expect(orchestrator.state("ar-claude-e")).toMatchObject({ state: "stuck", detail: expect.stringMatching(/^no screen change for \d+ s$/) });
+    expect(orchestrator.report()[0]).toMatchObject({ status: "ready", state: "stuck" });
+    await waitFor("idle once the answer shows", () => changes.at(-1) === "idle:event", 20_000);
+    expect(changes.map((c) => c.split(":")[0])).toEqual(["working", "stuck", "idle"]);
+  });
+
+  it("takes the idle and working rules from the config's screens.states", async () => {
+    // A working rule that matches claude's idle screen too: idle is never seen.
+    const { orchestrator, changes } = await start({ claude: { events: false, screens: { states: { working: { all: ["Welcome to Claude Code"] } } } } });
+    await orchestrator.spawn({ label: "f", cwd: home.project, prompt: "hello" });
+    await waitFor("working", () => changes.length >= 1);
+    await new Promise((r) => setTimeout(r, 2_500)); // the turn (0.8 s) is long over
+    expect(changes).toEqual(["working:screen"]);
+    expect(orchestrator.state("ar-claude-f")?.state).toBe("working");
+  });
+});
+
+describe("live state of codex", () => {
+  it("goes working → idle by its notify program, and is blocked on an approval with its options", async () => {
+    const { orchestrator, changes, events } = await start({ providers: ["codex"] });
+    await orchestrator.spawn({ provider: "codex", label: "x", cwd: home.project, prompt: "hello" });
+    await waitFor("the turn to end", () => changes.at(-1)?.startsWith("idle") && events.includes("stop"));
+    expect(changes.map((c) => c.split(":")[0])).toEqual(["working", "idle"]);
+    await type("ar-codex-x", "tool: ls");
+    await waitFor("blocked", () => changes.at(-1) === "blocked:screen");
+    expect(orchestrator.state("ar-codex-x")).toMatchObject({
+      question: "Would you like to run the following command?",
+      options: ["Yes, proceed (y)", "Yes, and don't ask again for this command (p)", "No, and tell Codex what to do differently (esc)"],
+    });
+  });
+});
