@@ -93,34 +93,31 @@ describe(`real claude through a full turn${skipReason("claude") ? ` (${skipReaso
   const claude = realCli("claude");
 
   it.skipIf(!claude)(
-    "--permission-mode default: prompt → working → idle in ps; a send reaches the API once; a Bash tool call → blocked with its question and options → respond Yes → the tool runs → idle",
+    "--permission-mode default: spawn → idle; a send is delivered and said to the model once, working until it answers, then idle; a Bash tool call → blocked with its question and options → respond Yes → the tool runs → idle",
     async () => {
       seedClaudeLogin(home);
       let answer!: () => void;
       api.on("Start the first task", { text: "First task done.", until: new Promise((r) => (answer = () => r(undefined))) });
-      api.on("A follow-up from send", { text: "Follow-up noted." });
       api.on("Please touch done.txt", { bash: "touch done.txt" }, { text: "Touched done.txt." });
       const u = await startUp({ env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: FAKE_ANTHROPIC_KEY, ...OFFLINE_ENV }, claude: { bin: claude } });
       const session = "ar-claude-turn";
-      seen.length = 0;
 
-      // A prompt: working while the model has not answered, idle once it has.
-      const spawned = await u.cli(["spawn", "claude", "--label", "turn", "--approval-mode", "default", "--prompt", "Start the first task"]);
-      expect(spawned, screen(session)).toMatchObject({ code: 0, stderr: "" });
+      // Spawned without a prompt (claude gets the default one as its argument), it ends up idle.
+      expect(await u.cli(["spawn", "claude", "--label", "turn", "--approval-mode", "default"]), screen(session)).toMatchObject({ code: 0, stderr: "" });
+      await untilState(session, "idle");
+      expect((await u.cli(["ps"])).stdout).toMatch(/ar-claude-turn\s+claude\s+turn\s+idle\s/);
+
+      // A prompt with send: delivered; working while the model has not answered, idle once it has.
+      const sent = await u.cli(["send", "turn", "Start the first task"]);
+      expect(sent, screen(session)).toMatchObject({ code: 0, stderr: "" });
+      expect(sent.stdout).toMatch(/^box: delivered to ar-claude-turn at \d{4}-/);
+      seen.length = 0;
       await untilState(session, "working");
       answer();
       await untilState(session, "idle");
       expect(screen(session)).toContain("First task done.");
       expect(seen.slice(seen.indexOf("working"))).toEqual(["working", "idle"]);
-      expect((await u.cli(["ps"])).stdout).toMatch(/ar-claude-turn\s+claude\s+turn\s+idle\s/);
-
-      // A follow-up with send: delivered, said to the model once.
-      const sent = await u.cli(["send", "turn", "A follow-up from send"]);
-      expect(sent, screen(session)).toMatchObject({ code: 0, stderr: "" });
-      expect(sent.stdout).toMatch(/^box: delivered to ar-claude-turn at \d{4}-/);
-      await waitFor("the follow-up's answer", () => screen(session).includes("Follow-up noted."), 60_000);
-      await untilState(session, "idle");
-      expect(api.timesSaid("A follow-up from send")).toBe(1);
+      expect(api.timesSaid("Start the first task")).toBe(1);
 
       // A tool call in the default mode: blocked on claude's permission prompt, with its options.
       expect(await u.cli(["send", "turn", "Please touch done.txt"])).toMatchObject({ code: 0, stderr: "" });
@@ -137,6 +134,8 @@ describe(`real claude through a full turn${skipReason("claude") ? ` (${skipReaso
       await waitFor("done.txt, made by the approved tool", () => existsSync(join(home.baseDir, "done.txt")), 60_000);
       await waitFor("the answer after the tool", () => screen(session).includes("Touched done.txt."), 60_000);
       await untilState(session, "idle");
+      // The last request carries the whole conversation: each text was said once.
+      expect(api.timesSaid("Start the first task")).toBe(1);
       expect(api.timesSaid("Please touch done.txt")).toBe(1);
     },
   );

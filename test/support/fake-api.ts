@@ -63,21 +63,20 @@ export class FakeApi {
   }
 
   /**
-   * How many times the user said something containing `text`, as the model
-   * sees it: the user messages of the latest turn request's conversation that
-   * contain it (each new turn carries the whole conversation, so counting
-   * requests would count a prompt again in every later turn).
+   * How many times the user said `text`, as the model sees it: its
+   * occurrences in the user messages of the latest turn request (each turn
+   * carries the whole conversation, so counting requests would count a
+   * prompt again in every later turn; two prompts merged into one message
+   * still count twice).
    */
   timesSaid(text: string): number {
     const last = this.turnRequests().at(-1);
     if (!last) return 0;
     const messages: any[] = last.body.messages ?? last.body.input ?? [];
-    return messages.filter((m) => m.role === "user" && userTexts(m).some((t) => t.includes(text))).length;
-  }
-
-  /** Whether any request (turn or not) quoted `text` from the user. */
-  heard(text: string): boolean {
-    return this.requests.some((r) => JSON.stringify(r.body ?? "").includes(JSON.stringify(text).slice(1, -1)));
+    return messages
+      .filter((m) => m.role === "user")
+      .flatMap(userTexts)
+      .reduce((n, t) => n + t.split(text).length - 1, 0);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
