@@ -35,6 +35,8 @@ interface Tracked {
   /** The screen as last seen, and when it last changed. */
   screenKey?: string;
   screenChangedAt: number;
+  /** When the screen was last looked at. */
+  lookedAt: number;
   lines: string[];
   /** A screen state seen but not yet held for the debounce time. */
   candidate?: { reading: ScreenReading; since: number };
@@ -163,7 +165,7 @@ export class StateWatcher {
     let t = this.tracked.get(agent.session);
     if (!t || t.agent !== agent) {
       const provider = this.host.providers().get(agent.provider);
-      t = { agent, screenChangedAt: Date.now(), lines: [], told: Promise.resolve() };
+      t = { agent, screenChangedAt: Date.now(), lookedAt: 0, lines: [], told: Promise.resolve() };
       const rules = stateRulesOf(provider);
       if (rules) t.rules = rules;
       if (provider?.events) {
@@ -195,7 +197,7 @@ export class StateWatcher {
       this.host.logger.debug(`${agent.session}: event ${event.kind} (${agent.status})`);
       const to = stateOfEvent(event);
       if (to === undefined) continue;
-      t.event = { state: to, at: event.at };
+      t.event = { state: to, at: Date.now() };
       if (agent.status === "ready") changed = this.fuse(t, Date.now()) || changed;
     }
     // One line per look, however many: the file is the agent's to write, and may be hostile.
@@ -211,6 +213,7 @@ export class StateWatcher {
       t.screenChangedAt = now;
     }
     t.lines = lines;
+    t.lookedAt = now;
     const reading = t.rules ? readScreen(lines, t.rules) : undefined;
     if (reading) {
       const same = t.candidate && sameReading(t.candidate.reading, reading);
@@ -230,10 +233,11 @@ export class StateWatcher {
     let detail: AgentStateDetail = {};
     let source: "event" | "screen" = "screen";
     let confirmed: AgentState | undefined;
-    if (t.event && t.screen && t.screen.state === t.event.state) {
+    // Only a look taken after the event can confirm it (the screen may still show the state before).
+    if (t.event && t.screen && t.screen.state === t.event.state && t.lookedAt >= t.event.at) {
       confirmed = t.event.state; // the screen confirms: the event said it first
       t.event = undefined;
-    } else if (t.event && t.screen && t.event.at <= now) {
+    } else if (t.event && t.screen && t.screen.state !== t.event.state) {
       t.event.disagreeSince ??= now;
       if (now - t.event.disagreeSince >= this.host.disagreeMs) {
         this.host.logger.warn(

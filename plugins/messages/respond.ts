@@ -23,6 +23,8 @@ export async function respond(
   const { api, watch, confirmMs } = deps;
   const { control } = request;
   const { session } = onlyAgent(api, control.agentId);
+  // Blocked by the agent's own event, the prompt may not be drawn yet: its options come with the screen.
+  await watch.until(session, Date.now() + confirmMs, (now) => now?.state !== "blocked" || Boolean(now.options?.length));
   const state = api.state(session);
   if (state?.state !== "blocked") return refuse("not_blocked", `${session} is ${describe(state)}, not blocked on a question: nothing to respond to`);
   const options = state.options ?? [];

@@ -1,5 +1,7 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { Journal } from "../../core/journal.js";
 import { TestDaemon } from "../support/daemon.js";
 import { TestHome } from "../support/env.js";
 import { TestRelay } from "../support/relay.js";
@@ -43,8 +45,21 @@ const events = () =>
   existsSync(home.transcript)
     ? readFileSync(home.transcript, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>)
     : [];
-/** What the agent was typed after its start (the spawn's own prompt, given as an argument, is left out). */
-const prompts = () => events().filter((e) => e.event === "prompt" && !String(e.text).startsWith("You are a headless relay agent")).map((e) => String(e.text));
+/** What the agent was typed after its start (the spawn's own prompt, given as an argument and submitted first, is left out). */
+const prompts = () =>
+  events()
+    .filter((e) => e.event === "prompt")
+    .slice(1)
+    .map((e) => String(e.text));
+
+/** The state the daemon last reported for agent `a`, once it is `state`. */
+const reportedAs = (state: string, timeoutMs = 20_000) =>
+  waitFor(
+    `agent a reported ${state}`,
+    // Blocked as its screen shows it, with the question (its event alone says blocked before the prompt is drawn).
+    () => relay.reported("box").find((r) => r.label === "a" && r.state === state && (state !== "blocked" || r.question !== undefined)),
+    timeoutMs,
+  );
 
 /** A daemon with one ready claude agent labelled `a` (session ar-claude-a). */
 async function readyAgent(env: Record<string, string> = {}, spawn: Record<string, unknown> = {}): Promise<TestDaemon> {
@@ -99,9 +114,93 @@ describe("send to an idle agent", () => {
   });
 });
 
+describe("send after a daemon crash", () => {
+  it("a message being handled when the daemon died is typed after its restart, unless its typing had begun", async () => {
+    const first = await readyAgent();
+    await reportedAs("idle");
+    await first.kill9(); // the agent keeps running
+    const sentAt = Date.now();
+    const waited = relay.sendControl("box", { action: "send", agentId: "a", text: "was waiting" }, { createdAt: sentAt });
+    const typing = relay.sendControl("box", { action: "send", agentId: "a", text: "was being typed" }, { createdAt: sentAt });
+    // Both were taken up by the dead daemon; it had begun to type the second.
+    const journal = new Journal(home.stateDir, "box");
+    journal.open();
+    journal.started(waited);
+    journal.started(typing);
+    journal.close();
+    const marks = join(home.stateDir, "messages", "box");
+    mkdirSync(marks, { recursive: true, mode: 0o700 });
+    writeFileSync(join(marks, `${typing}-${sentAt}`), "");
+    daemon();
+    expect(await answer(waited)).toMatchObject({ ok: true, message: expect.stringMatching(/^delivered to ar-claude-a at /) });
+    expect(await answer(typing)).toMatchObject({ ok: false, code: "unconfirmed", error: expect.stringContaining("not typed again") });
+    expect(prompts()).toEqual(["was waiting"]);
+  });
+});
+
+describe("send to a busy agent", () => {
+  it("while it works, waits and is typed once it is idle", async () => {
+    await readyAgent({}, { prompt: "work:3000 a long task" });
+    await reportedAs("working");
+    const result = await answer(relay.sendControl("box", { action: "send", agentId: "a", text: "and then this" }));
+    expect(result).toMatchObject({ ok: true, message: expect.stringMatching(/^delivered to ar-claude-a at /) });
+    // Typed while it worked, the fake would have taken it at once (and queued it): its prompt would come before the answer.
+    const order = events()
+      .filter((e) => e.event === "answer" || (e.event === "prompt" && e.text === "and then this"))
+      .map((e) => e.event);
+    expect(order.slice(0, 2)).toEqual(["answer", "prompt"]);
+    expect(prompts()).toEqual(["and then this"]);
+  });
+
+  it("while it is blocked on a permission prompt, is never typed, and expires with its TTL", async () => {
+    await readyAgent({}, { prompt: "tool: touch x", approvalMode: "default" });
+    await reportedAs("blocked");
+    const result = await answer(relay.sendControl("box", { action: "send", agentId: "a", text: "hello", ttlMs: 3_000 }));
+    expect(result).toMatchObject({ ok: false, action: "send", code: "expired" });
+    expect(result.error).toBe('not delivered: ar-claude-a was blocked on "Do you want to proceed?" (Yes / Yes, and always allow access to projects/ from this project / No) until the message\'s TTL (3 s) passed; nothing was typed');
+    // Text and Enter typed into the prompt would have chosen "Yes" and run the tool.
+    expect(events().filter((e) => e.event === "permission-answer")).toEqual([]);
+    expect(prompts()).toEqual([]);
+    expect(tmux.screen("ar-claude-a")).toContain("Do you want to proceed?");
+    expect(tmux.screen("ar-claude-a")).not.toContain("hello");
+  });
+});
+
 describe("respond", () => {
+  it.each([
+    ["No", 3, "idle"],
+    ["yes", 1, "working"],
+  ])("chooses %s on a permission prompt by its label (key %i), and the agent goes on", async (option, key, next) => {
+    await readyAgent({}, { prompt: "tool: touch x", approvalMode: "default" });
+    await reportedAs("blocked");
+    const result = await answer(relay.sendControl("box", { action: "respond", agentId: "a", option }));
+    const label = option === "No" ? "No" : "Yes";
+    expect(result).toMatchObject({ ok: true, action: "respond", message: expect.stringMatching(new RegExp(`^answered "Do you want to proceed\\?" of ar-claude-a with "${label}" \\(key ${key}\\); it is now `)) });
+    // Answered once the prompt went away, not when the key was pressed.
+    expect(result.message).toMatch(/; it is now (idle|working)$/);
+    expect(events().filter((e) => e.event === "permission-answer")).toEqual([expect.objectContaining({ choice: key })]);
+    await reportedAs(next);
+    await reportedAs("idle");
+    expect(tmux.screen("ar-claude-a")).not.toContain("Do you want to proceed?");
+  });
+
+  it("refuses an option the question does not have, with the question and its options", async () => {
+    await readyAgent({}, { prompt: "tool: touch x", approvalMode: "default" });
+    await reportedAs("blocked");
+    for (const option of ["maybe", "Y"]) {
+      const result = await answer(relay.sendControl("box", { action: "respond", agentId: "a", option }));
+      expect(result).toMatchObject({
+        ok: false,
+        code: "no_option",
+        error: `"${option}" is not one option of ar-claude-a's question: blocked on "Do you want to proceed?" (Yes / Yes, and always allow access to projects/ from this project / No)`,
+      });
+    }
+    expect(events().filter((e) => e.event === "permission-answer")).toEqual([]);
+  });
+
   it("when the agent is not blocked, is refused with its state", async () => {
     await readyAgent();
+    await reportedAs("idle");
     const result = await answer(relay.sendControl("box", { action: "respond", agentId: "a", option: "Yes" }));
     expect(result).toMatchObject({ ok: false, action: "respond", code: "not_blocked", error: "ar-claude-a is idle, not blocked on a question: nothing to respond to" });
     expect(events().filter((e) => e.event === "choice")).toEqual([]);
