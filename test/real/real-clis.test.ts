@@ -95,7 +95,9 @@ describe(`real claude through a full turn${skipReason("claude") ? ` (${skipReaso
   it.skipIf(!claude)(
     "--permission-mode default: spawn → idle; a send is delivered and said to the model once, working until it answers, then idle; a Bash tool call → blocked with its question and options → respond Yes → the tool runs → idle",
     async () => {
-      seedClaudeLogin(home);
+      // The folder trusted before (the first test has the daemon answer the trust dialog): under load, claude
+      // took over 3 s to leave that dialog once answered, and the daemon gives up after 3 answers 1 s apart.
+      seedClaudeLogin(home, { trusted: [home.baseDir] });
       let answer!: () => void;
       api.on("Start the first task", { text: "First task done.", until: new Promise((r) => (answer = () => r(undefined))) });
       api.on("Please touch done.txt", { bash: "touch done.txt" }, { text: "Touched done.txt." });

@@ -43,13 +43,16 @@ export const OFFLINE_ENV = {
 
 /**
  * `~/.claude.json` as a user who ran claude once with this API key has it:
- * onboarding done and the key approved. No folder is trusted: the trust
- * dialog is the daemon's to answer.
+ * onboarding done and the key approved. The folders in `trusted` were
+ * trusted in that run; any other gets the trust dialog, the daemon's to
+ * answer.
  */
-export function seedClaudeLogin(home: TestHome, key = FAKE_ANTHROPIC_KEY): void {
+export function seedClaudeLogin(home: TestHome, options: { key?: string; trusted?: string[] } = {}): void {
+  const key = options.key ?? FAKE_ANTHROPIC_KEY;
+  const projects = Object.fromEntries((options.trusted ?? []).map((dir) => [dir, { hasTrustDialogAccepted: true }]));
   writeFileSync(
     join(home.home, ".claude.json"),
-    JSON.stringify({ hasCompletedOnboarding: true, customApiKeyResponses: { approved: [key.slice(-20)], rejected: [] } }),
+    JSON.stringify({ hasCompletedOnboarding: true, customApiKeyResponses: { approved: [key.slice(-20)], rejected: [] }, projects }),
   );
 }
 
