@@ -109,6 +109,40 @@ describe("dashboard", () => {
   });
 });
 
+describe("dashboard: live state", () => {
+  const report = { agentId: "", provider: "claude", tmuxSession: "ar-claude-fix", cwd: "/p/app", label: "fix-build", approvalMode: "guarded", pid: 42, startedAt: Date.now() - 60_000 };
+  const admin = { "X-Agent-Relay-Token": TOKEN };
+  const controls = () => relay.store.messagesFor("orchestrator-box", 0, false).map((m) => m.payload.orchestratorControl);
+
+  it("shows a blocked agent's question with a button per option; a button posts respond, the message box posts send", async () => {
+    // a host's report as a daemon with live state (issue 15) sends it
+    await raw("POST", "/api/orchestrators", admin, JSON.stringify({ id: "box", hostname: "box", providers: ["claude"] }));
+    const blocked = { ...report, state: "blocked", stateSince: Date.now() - 5_000, question: "Allow Bash(rm -rf build)?", options: ["Yes", "Yes, and don't ask again", "No"] };
+    expect((await raw("PATCH", "/api/orchestrators/box/agents", admin, JSON.stringify({ agents: [blocked] }))).status).toBe(200);
+    const page = await browser.newPage();
+    await logIn(page, TOKEN);
+    const card = page.locator(".agent", { hasText: "fix-build" });
+    await card.getByText("Allow Bash(rm -rf build)?").waitFor();
+    await card.getByText("blocked").waitFor();
+    await card.getByRole("button", { name: "No", exact: true }).click();
+    await page.locator("#notice", { hasText: /answer "No" to fix-build: sent/ }).waitFor();
+    await card.getByRole("textbox", { name: "Message" }).fill("run the tests <b>again</b>");
+    await card.getByRole("button", { name: "Send" }).click();
+    await page.locator("#notice", { hasText: /send fix-build: sent/ }).waitFor();
+    expect(controls()).toEqual([
+      { action: "respond", option: "No", agentId: "ar-claude-fix" },
+      { action: "send", text: "run the tests <b>again</b>", agentId: "ar-claude-fix" },
+    ]);
+
+    // the next report: working, the question gone, without a reload
+    await raw("PATCH", "/api/orchestrators/box/agents", admin, JSON.stringify({ agents: [{ ...report, state: "working", stateSince: Date.now() }] }));
+    await card.getByText("working").waitFor();
+    await card.getByText("Allow Bash(rm -rf build)?").waitFor({ state: "detached" });
+    expect(await card.getByRole("button", { name: "No", exact: true }).count()).toBe(0);
+    await page.close();
+  });
+});
+
 /** One raw HTTP request, headers exactly as given. */
 function raw(method: string, path: string, headers: Record<string, string>, body?: string) {
   return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>((resolve, reject) => {
