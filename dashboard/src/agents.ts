@@ -60,7 +60,7 @@ export class AgentCard {
     this.badge.textContent = state;
     this.badge.className = `badge ${state.replace(/[^a-z]/g, "")}`;
     this.title.append(this.badge);
-    this.meta.textContent = `${str(agent.provider, "?")} on ${this.host} · ${str(agent.cwd)}${typeof agent.restarts === "number" && agent.restarts > 0 ? ` · ${agent.restarts} restarts` : ""}`;
+    this.meta.textContent = `${str(agent.provider, "?")} on ${this.host} · ${str(agent.cwd)}${typeof agent.restarts === "number" && agent.restarts > 0 ? ` · ${agent.restarts} restart${agent.restarts === 1 ? "" : "s"}` : ""}`;
     this.since.textContent = `since ${ago(agent.stateSince ?? agent.startedAt, now)}`;
     const blocked = agent.state === "blocked";
     this.question.textContent = blocked ? str(agent.question, "(a question)") : str(agent.detail);

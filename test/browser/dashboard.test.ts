@@ -56,6 +56,7 @@ async function logIn(page: Page, token: string): Promise<void> {
   await page.locator("#token").fill(token);
   await page.getByRole("button", { name: "Log in" }).click();
   await page.locator("#app").waitFor({ state: "visible" });
+  await page.locator("#login").waitFor({ state: "hidden" });
 }
 
 describe("dashboard", () => {
