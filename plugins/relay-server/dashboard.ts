@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { SESSION_COOKIE } from "./access.js";
 import type { RelayAuth, Sessions } from "./auth.js";
-import type { RelayServer } from "./server.js";
+import type { RelayCore } from "./routes.js";
 
 /** No inline script or style, nothing from elsewhere, never in a frame. */
 export const CONTENT_SECURITY_POLICY =
@@ -25,7 +25,7 @@ const ASSETS: Record<string, string> = { "index.html": "text/html; charset=utf-8
 const LIVENESS_CHECK_MS = 5_000;
 
 export interface DashboardContext {
-  relay: RelayServer;
+  relay: RelayCore;
   auth: RelayAuth;
   sessions: Sessions;
 }
@@ -74,7 +74,7 @@ export function dashboardRoutes(app: FastifyInstance, ctx: DashboardContext): vo
 }
 
 /** `GET /events`: a snapshot at once and at every change (at most one per 100 ms), and each control answer. */
-function events(relay: RelayServer, req: FastifyRequest, reply: FastifyReply): void {
+function events(relay: RelayCore, req: FastifyRequest, reply: FastifyReply): void {
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, { ...SECURITY_HEADERS, "Content-Type": "text/event-stream; charset=utf-8", Connection: "keep-alive" });

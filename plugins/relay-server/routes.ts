@@ -1,3 +1,4 @@
+import type { EventEmitter } from "node:events";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { z } from "zod";
 import type { Secrets } from "../../core/index.js";
@@ -21,6 +22,8 @@ export interface RelayCore {
   liveness: HostLiveness;
   /** Every token the relay knows: none is ever stored. */
   tokens: Secrets;
+  /** Emits `change` (what `changed` was told) and `close` (the relay is closing). */
+  changes: EventEmitter;
   /** Something a dashboard shows changed (`result`: the answer to control `id`). */
   changed(what: "hosts" | "agents" | "messages" | { result: number }): void;
   /** Resolves when `key` is woken (a message for it, a result) or after `ms`, or when the request goes away. */
