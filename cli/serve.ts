@@ -62,11 +62,11 @@ export async function runUp(args: ServeArgs): Promise<void> {
  * the log names that file, never the token.
  */
 async function startServer(args: ServeArgs, config: ResolvedConfig, logger: Logger, secrets: Secrets) {
-  const { RelayServer, serverOptions } = await import("../plugins/relay-server/index.js");
+  const { RelayServer, serverOptions, relayTokenFile } = await import("../plugins/relay-server/index.js");
   const relayLogger = logger.withTag("relay-server");
   const { tokenFile, ...options } = serverOptions(config, { port: args.port, bind: args.bind, dataDir: args.dataDir }, (text) => relayLogger.warn(text));
   // The relay's tokens are never logged, answered or reported, whoever echoes them.
-  for (const token of [options.token, ...Object.values(options.hostTokens ?? {})]) secrets.add(token);
+  for (const token of [options.token, options.viewerToken, ...Object.values(options.hostTokens ?? {})]) secrets.add(token);
   const server = new RelayServer({ ...options, logger: relayLogger });
   await server.listen().catch(async (err: NodeJS.ErrnoException) => {
     if (err.code !== "EADDRINUSE") throw err;
@@ -75,6 +75,7 @@ async function startServer(args: ServeArgs, config: ResolvedConfig, logger: Logg
   });
   relayLogger.info(`relay listening on ${server.url}`);
   if (tokenFile) relayLogger.info(`relay token in ${tokenFile} (owner-only; local CLI commands read it from there)`);
+  relayLogger.info(`dashboard at ${server.url}/ (log in with the relay token, or read-only with the viewer token in ${relayTokenFile(options.dataDir, "viewer-token")} unless relayServer.viewerToken is set)`);
   return { server, token: options.token, tokenFile };
 }
 

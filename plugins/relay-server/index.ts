@@ -22,6 +22,8 @@ const optionsSchema = z
     hostTokensReadAll: z.boolean().default(false),
     /** `Host` header values to accept besides loopback names and the bound address (a proxy's name): `name` or `name:port`. */
     allowedHosts: z.array(z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/, "expected a host name, optionally with :port")).optional(),
+    /** A token that logs a browser in to the dashboard read-only (default: generated into `<dataDir>/viewer-token`). */
+    viewerToken: z.string().min(16, "expected a token of 16 characters or more").optional(),
     rateLimit: z.object({ perSecond: z.number().positive(), burst: z.number().int().min(1) }).strict().optional(),
   })
   .strict();
@@ -41,6 +43,7 @@ export const RELAY_SERVER_CONFIG: ConfigOwner = { name: "relay-server", config: 
  * (command-line flags), then defaults. The relay never runs open: the token
  * is the config's (refused when short), else the relay's own, generated on
  * first start into `<dataDir>/token` (owner-only) and named by `tokenFile`.
+ * The dashboard's viewer token likewise: the config's, else `<dataDir>/viewer-token`.
  */
 export function serverOptions(
   config: ResolvedConfig,
@@ -60,10 +63,11 @@ export function serverOptions(
   }
   const options = parsed.data;
   const dataDir = options.dataDir ?? defaultRelayDataDir();
+  const viewerToken = options.viewerToken ?? ensureRelayToken(dataDir, warn, "viewer-token").token;
   if (config.token) {
     checkTokenLength(config.token, sourceLabel(config.sources.token));
-    return { ...options, dataDir, token: config.token };
+    return { ...options, dataDir, viewerToken, token: config.token };
   }
   const own = ensureRelayToken(dataDir, warn);
-  return { ...options, dataDir, token: own.token, tokenFile: own.file };
+  return { ...options, dataDir, viewerToken, token: own.token, tokenFile: own.file };
 }

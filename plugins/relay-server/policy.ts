@@ -6,53 +6,60 @@ import type { RelayStore } from "./store.js";
  * It registers, heartbeats, reports, polls and acknowledges only as itself;
  * it creates, replaces and deletes only agent records it created; it sends
  * no control to another orchestrator; and, unless `readAll`, it reads only
- * its own host and records. The admin (the relay's token) may do anything.
+ * its own host and records. Each rule below is named by the route it guards
+ * (routes.ts) and asked only for a host token: the admin may do anything.
+ * A rule answers why the request is refused, or undefined.
  */
 export class HostPolicy {
   constructor(
     private readonly store: RelayStore,
-    private readonly readAll = false,
+    readonly readAll = false,
   ) {}
 
-  /** Why the request is refused; undefined when it is allowed. */
-  refuse(who: Identity, method: string, path: string, url: URL, body: unknown): string | undefined {
-    if (who.kind === "admin") return undefined;
+  /** The orchestrator `id` is the token's own. */
+  self(who: HostIdentity, id: unknown): string | undefined {
+    return id === who.id ? undefined : other(who);
+  }
+
+  /** A host's record: its own, or any when `readAll`. */
+  readHost(who: HostIdentity, id: string): string | undefined {
+    return this.readAll ? undefined : this.self(who, id);
+  }
+
+  /** Messages are polled only for the token's own orchestrator. */
+  poll(who: HostIdentity, to: string | null): string | undefined {
+    return to === `orchestrator-${who.id}` ? undefined : other(who);
+  }
+
+  /** A message goes to agents, or to the token's own orchestrator, never to another one. */
+  send(who: HostIdentity, to: unknown): string | undefined {
+    return typeof to === "string" && to.startsWith("orchestrator-") && to !== `orchestrator-${who.id}` ? other(who) : undefined;
+  }
+
+  /** A message (its read mark, its result) is the token's own orchestrator's; `readBy`, when given, is that orchestrator. */
+  message(who: HostIdentity, id: number, readBy?: unknown): string | undefined {
     const self = `orchestrator-${who.id}`;
-    const other = `this token acts only for orchestrator ${who.id}`;
-    let m: RegExpMatchArray | null;
-    if (path === "/api/orchestrators" && method === "POST") return (body as { id?: unknown })?.id === who.id ? undefined : other;
-    if ((m = path.match(/^\/api\/orchestrators\/([^/]+)(\/heartbeat|\/agents|\/offline)?$/))) {
-      if (!m[2] && method === "GET" && this.readAll) return undefined;
-      if (!m[2] && method === "DELETE") return "only the relay's own token may remove hosts";
-      return decodeURIComponent(m[1]!) === who.id ? undefined : other;
-    }
-    if (path === "/api/messages" && method === "GET") return url.searchParams.get("for") === self ? undefined : other;
-    if (path === "/api/messages" && method === "POST") {
-      const to = (body as { to?: unknown })?.to;
-      return typeof to === "string" && to.startsWith("orchestrator-") && to !== self ? other : undefined;
-    }
-    if ((m = path.match(/^\/api\/messages\/(\d+)(\/result)?$/))) {
-      const message = this.store.message(Number(m[1]));
-      if (message && message.to !== self) return other;
-      if (method === "PATCH" && (body as { readBy?: unknown })?.readBy !== self) return other;
-      return undefined;
-    }
-    const record = path === "/api/agents" && method === "POST" ? (body as { id?: unknown })?.id : path.match(/^\/api\/agents\/(.+)$/)?.[1];
-    if (typeof record === "string" && (method === "POST" || method === "DELETE")) {
-      const owner = this.store.agentOwner(method === "DELETE" ? decodeURIComponent(record) : record);
-      return owner !== undefined && owner !== who.id ? `this token may only change agent records that orchestrator ${who.id} created` : undefined;
-    }
+    const message = this.store.message(id);
+    if (message && message.to !== self) return other(who);
+    if (readBy !== undefined && readBy !== self) return other(who);
     return undefined;
+  }
+
+  /** An agent record is changed only by the host that created it (a new one by anyone). */
+  record(who: HostIdentity, id: unknown): string | undefined {
+    if (typeof id !== "string") return undefined;
+    const owner = this.store.agentOwner(id);
+    return owner !== undefined && owner !== who.id ? `this token may only change agent records that orchestrator ${who.id} created` : undefined;
   }
 
   /** The part of a listing a host token may see: its own host, or its own agent records. */
   visibleHosts<T extends { id: string }>(who: Identity, hosts: T[]): T[] {
-    return who.kind === "admin" || this.readAll ? hosts : hosts.filter((h) => h.id === who.id);
+    return who.kind !== "host" || this.readAll ? hosts : hosts.filter((h) => h.id === who.id);
   }
 
   /** The agent records `who` may list. */
   visibleAgents(who: Identity): Array<Record<string, unknown>> {
-    return this.store.agents(who.kind === "admin" || this.readAll ? undefined : who.id);
+    return this.store.agents(who.kind !== "host" || this.readAll ? undefined : who.id);
   }
 
   /**
@@ -68,4 +75,10 @@ export class HostPolicy {
   owner(who: Identity): string | null {
     return who.kind === "host" ? who.id : null;
   }
+}
+
+export type HostIdentity = Extract<Identity, { kind: "host" }>;
+
+function other(who: HostIdentity): string {
+  return `this token acts only for orchestrator ${who.id}`;
 }

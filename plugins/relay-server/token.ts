@@ -12,9 +12,9 @@ export function defaultRelayDataDir(env: NodeJS.ProcessEnv = process.env): strin
   return join(env.HOME || homedir(), ".agent-relay", "relay");
 }
 
-/** The file that holds the token a relay generated for itself. */
-export function relayTokenFile(dataDir: string): string {
-  return join(dataDir, "token");
+/** The file that holds the token a relay generated for itself (`token`), or its viewer token (`viewer-token`). */
+export function relayTokenFile(dataDir: string, name: "token" | "viewer-token" = "token"): string {
+  return join(dataDir, name);
 }
 
 /**
@@ -43,13 +43,17 @@ export function readRelayToken(file: string): string | undefined {
 }
 
 /**
- * The relay's own token when none is configured: read from `<dataDir>/token`,
- * or generated (32 random bytes, base64url) and written there owner-only on
+ * The relay's own token when none is configured: read from `<dataDir>/token`
+ * (the viewer token: `<dataDir>/viewer-token`), or generated (32 random bytes, base64url) and written there owner-only on
  * first start. The data dir is secured first.
  */
-export function ensureRelayToken(dataDir: string, warn?: (text: string) => void): { token: string; file: string; created: boolean } {
+export function ensureRelayToken(
+  dataDir: string,
+  warn?: (text: string) => void,
+  name: "token" | "viewer-token" = "token",
+): { token: string; file: string; created: boolean } {
   secureDataDir(dataDir, warn);
-  const file = relayTokenFile(dataDir);
+  const file = relayTokenFile(dataDir, name);
   const existing = readRelayToken(file);
   if (existing) return { token: existing, file, created: false };
   const token = randomBytes(32).toString("base64url");

@@ -43,7 +43,7 @@ export class RelayProcess {
     for (const stream of [child.stdout!, child.stderr!]) {
       stream.setEncoding("utf8").on("data", (chunk: string) => this.logs.push(...chunk.split("\n").filter(Boolean)));
     }
-    await waitFor("the relay to listen", () => this.logs.slice(from).some((l) => l.startsWith(`relay ${this.url}`)) || child.exitCode !== null, 10_000);
+    await waitFor("the relay to listen", () => this.logs.slice(from).some((l) => l.startsWith(`relay ${this.url}`)) || child.exitCode !== null, 30_000);
     if (child.exitCode !== null) throw new Error(`the relay exited (${child.exitCode}): ${this.logs.slice(from).join("\n")}`);
     return this;
   }
