@@ -28,6 +28,7 @@ interface Watch {
   resolve(outcome: StartupOutcome): void;
 }
 
+/** Before a dialog still on screen is answered again: 1 s after the first answer, then 2 s, 4 s (a loaded host redraws slowly). */
 const ANSWER_SETTLE_MS = 1_000;
 const MAX_ANSWERS = 3;
 
@@ -146,7 +147,7 @@ export class StartupWatcher {
       watch.lastDialog = dialog.id;
       const keys = answerKeys(dialog, screen.lines);
       const last = watch.answered.get(dialog.id);
-      if (keys && (!last || now - last.at > ANSWER_SETTLE_MS)) {
+      if (keys && (!last || now - last.at > ANSWER_SETTLE_MS * 2 ** (last.count - 1))) {
         if (last && last.count >= MAX_ANSWERS) {
           this.stuck(watch, `still on dialog "${dialog.id}" after ${MAX_ANSWERS} answers`);
           return;

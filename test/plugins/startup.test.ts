@@ -57,6 +57,14 @@ describe("claude start-up", () => {
     expect(orchestrator.report()[0]).toMatchObject({ status: "ready", timeToReadyMs: expect.any(Number), pid: expect.any(Number) });
   });
 
+  it("waits for an answered dialog that lingers on a loaded host (3.5 s, its choice ticked) instead of calling the start stuck", async () => {
+    home = untrustingHome();
+    const { orchestrator } = await start({ claude: { suppressDialogs: false } }, { FAKE_CLAUDE_DIALOG_LINGER_MS: "3500" });
+    const { agent } = await orchestrator.spawn({ label: "slow", cwd: home.project });
+    expect(agent.status).toBe("ready");
+    expect(names().filter((n) => n.startsWith("choice:"))).toEqual(["choice:trust=Yes, I trust this folder", "choice:bypass=Yes, I accept"]);
+  });
+
   it("gets through a whole first run: theme, the API key (Yes, not the default No), security notes, trust, bypass", async () => {
     home = new TestHome({ settleClaude: false });
     const { orchestrator } = await start({ claude: { suppressDialogs: false } }, { ANTHROPIC_API_KEY: "sk-ant-test-0123456789abcdefghij" });
