@@ -116,6 +116,8 @@ it("npm start, then the second terminal's commands, as the README writes them", 
     }
     expect(program, line).toBe("npx");
     expect(args[0], line).toBe("agent-relay-orchestrator");
+    // The README shows the agent idle: its turn on the prompt is over, as it is a moment after the spawn.
+    if (args[1] === "ps") await waitFor("the agent's first turn to end", async () => (await run(process.execPath, [CLI, "ps", "--json"], { env: userEnv() })).stdout.includes('"state": "idle"'), 30_000);
     const result = await run(process.execPath, [CLI, ...args.slice(1)], { cwd: elsewhere, env: userEnv() }).then(
       ({ stdout, stderr }) => ({ code: 0, out: stdout + stderr }),
       (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, out: err.stdout + err.stderr }),

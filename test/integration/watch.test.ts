@@ -25,7 +25,8 @@ afterEach(async () => {
   home.remove();
 });
 
-const count = (text: string, part: string) => text.split(part).length - 1;
+/** How many tables were printed: header lines. */
+const tables = (text: string) => text.match(/^HOST\s+HOST STATE\s/gm)?.length ?? 0;
 
 describe("ps --watch", () => {
   it("on a pipe prints a new table only when something changed, with status, age and restarts", async () => {
@@ -35,13 +36,13 @@ describe("ps --watch", () => {
     try {
       await waitFor("the first table", () => /^box\s+online\s/m.test(out));
       await sleep(1_500); // five looks at an unchanged relay: nothing new ("seen … ago" ticking is no change)
-      expect(count(out, "HOST ")).toBe(1);
+      expect(tables(out)).toBe(1);
       expect(await up.cli(["spawn", "claude", "--label", "watched", "--wait"])).toMatchObject({ code: 0 });
-      await waitFor("the agent, ready, in a new table", () => /ar-claude-watched\s+claude\s+watched\s+ready\s+\d+\s+\d+s ago\s+\d+\.\ds\s+0\s/.test(out));
-      const tables = count(out, "HOST ");
+      await waitFor("the agent, idle, in a new table", () => /ar-claude-watched\s+claude\s+watched\s+idle\s+\d+s ago\s+\d+\s+\d+s ago\s+\d+\.\ds\s+0\s/.test(out));
+      const printed = tables(out);
       await sleep(1_500);
-      expect(count(out, "HOST ")).toBe(tables);
-      expect(tables).toBeLessThanOrEqual(3); // no agent, (starting,) ready
+      expect(tables(out)).toBe(printed);
+      expect(printed).toBeLessThanOrEqual(4); // no agent, (starting,) (working,) idle
     } finally {
       child.kill();
     }
@@ -56,10 +57,10 @@ describe("ps --watch", () => {
       outer.run("set-option", "-w", "-t", "=term:", "scroll-on-clear", "off"); // a terminal that keeps no copy of a cleared screen
       await waitFor("the view", () => /^box\s+online\s/m.test(outer.capture("term")));
       await up.cli(["spawn", "claude", "--label", "live", "--wait"]);
-      await waitFor("the agent in the view", () => /ar-claude-live\s+claude\s+live\s+ready/.test(outer.capture("term")));
+      await waitFor("the agent in the view", () => /ar-claude-live\s+claude\s+live\s+idle/.test(outer.capture("term")));
       await sleep(1_000);
       const seen = outer.capture("term"); // the screen and its scrollback
-      expect(count(seen, "HOST ")).toBe(1);
+      expect(tables(seen)).toBe(1);
       expect(seen).toMatch(/agent-relay-orchestrator ps, every 0\.3 s · .* · Ctrl-C to quit/);
       outer.run("send-keys", "-t", "=term:", "C-c");
       await waitFor("the exit", () => outer.capture("term").includes("exited with 0"));
