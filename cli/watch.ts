@@ -60,6 +60,6 @@ function essentials(host: RelayHost): unknown {
   return {
     id: host?.id,
     online: host?.online,
-    agents: agents.map((a) => (a && typeof a === "object" ? { s: a.tmuxSession, st: a.status, p: a.pid, r: a.restarts, e: a.exitCode, l: a.label } : a)),
+    agents: agents.map((a) => (a && typeof a === "object" ? { s: a.tmuxSession, st: a.status, ls: a.state, q: a.question, o: a.options, p: a.pid, r: a.restarts, e: a.exitCode, l: a.label } : a)),
   };
 }
