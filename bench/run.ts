@@ -15,9 +15,10 @@ import { exit, idle } from "./scenarios/hundred.js";
 import { help, relayRestart } from "./scenarios/resilience.js";
 import { scale } from "./scenarios/scale.js";
 import { backlog } from "./scenarios/backlog.js";
+import { sendDelivered, stateReported } from "./scenarios/live-state.js";
 import { ROOT, type Row } from "./lib.js";
 
-const scenarios: Record<string, () => Promise<Row[]>> = { longPoll, polling, ready, burst, exit, relayRestart, idle, help, scale, backlog };
+const scenarios: Record<string, () => Promise<Row[]>> = { longPoll, polling, ready, burst, exit, relayRestart, idle, help, scale, backlog, stateReported, sendDelivered };
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("--"));
 const rows: Row[] = [];
 for (const [name, run] of Object.entries(scenarios)) {

@@ -6,14 +6,16 @@ import { RelayServer } from "../../plugins/relay-server/index.js";
 import { BenchHost, FAKE_BIN, QUICK, agentPid, ms, percentile, sleep, until, usage, type Row } from "../lib.js";
 import { send } from "./control-latency.js";
 
-async function hundred(tmuxLog?: string) {
+/** A relay and one daemon running 100 idle fake claudes, which write their events to `transcript`. */
+export async function hundred(tmuxLog?: string) {
   const host = new BenchHost();
   const server = new RelayServer({ dataDir: join(host.root, "relay"), port: 0 });
   await server.listen();
+  const transcript = join(host.root, "transcript.jsonl");
   const daemon = host.daemon(
     "h",
     server.url,
-    tmuxLog ? { tmux: { bin: join(FAKE_BIN, "counting-tmux") } } : {},
+    { env: { IS_SANDBOX: "1", FAKE_CLAUDE_TRANSCRIPT: transcript }, ...(tmuxLog ? { tmux: { bin: join(FAKE_BIN, "counting-tmux") } } : {}) },
     tmuxLog ? { TMUX_CALL_LOG: tmuxLog } : {},
   );
   await until("registration", () => server.store.host("h"));
@@ -24,7 +26,7 @@ async function hundred(tmuxLog?: string) {
     await host.close();
     await server.close();
   };
-  return { host, server, daemon, close };
+  return { host, server, daemon, transcript, close };
 }
 
 export async function exit(): Promise<Row[]> {

@@ -92,7 +92,8 @@ describe("live state of claude", () => {
 
     tmux.run("send-keys", "-t", "=ar-claude-b:", "1");
     await waitFor("the tool to run and the turn to end", settled(changes, 6, "idle:event"));
-    expect(changes.slice(2)).toEqual(["working:event", "blocked:event", "working:event", "idle:event"]);
+    // The permission event and the prompt on screen come together: either may tell the blocked state first.
+    expect(changes.slice(2).map((c) => c.split(":")[0])).toEqual(["working", "blocked", "working", "idle"]);
   });
 
   it("believes its screen over its events when they disagree past the window, and logs both", async () => {
