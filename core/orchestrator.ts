@@ -97,9 +97,9 @@ export class Orchestrator {
     const { watchIntervalMs: intervalMs, exitedRetentionMs: retentionMs, startTimeoutMs } = config;
     this.exits = new ExitWatcher({ backend, registry, locks, logger, intervalMs, retentionMs, hooks, changed });
     this.starts = new Starts({ registry, startup, exits: this.exits, logger, startTimeoutMs, providers, journal: () => this.journal, changed });
-    const { tickMs = 250, disagreeMs = 3_000, stuckAfterMs = 600_000 } = config.states ?? {};
+    const { tickMs = 250, idleTickMs = 5_000, disagreeMs = 3_000, stuckAfterMs = 600_000 } = config.states ?? {};
     const report = () => this.scheduleReport();
-    this.states = new StateWatcher({ registry, backend, providers, hooks, secrets, logger: logger.withTag("state"), stateDir: config.stateDir, tickMs, disagreeMs, stuckAfterMs, report });
+    this.states = new StateWatcher({ registry, backend, providers, hooks, secrets, logger: logger.withTag("state"), stateDir: config.stateDir, tickMs, idleTickMs: Math.max(idleTickMs, tickMs), disagreeMs, stuckAfterMs, report });
     this.lifecycle = new AgentLifecycle({ config, hooks, registry, locks, secrets, logger, startup, starts: this.starts, backend, providers, changed });
   }
 

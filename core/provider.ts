@@ -107,6 +107,13 @@ export interface AgentProvider {
    * append to the event file (`eventFilePath`); the core watches the file.
    */
   events?: AgentEventSource;
+  /**
+   * Its events include the start of each turn (a prompt-submit event): while
+   * it is idle, its screen is looked at only every `states.idleTickMs`, since
+   * that event wakes the watcher. A provider whose events only end turns
+   * leaves this unset, and its screen is watched at the full tick.
+   */
+  eventsStartTurns?: boolean;
 }
 
 /** Whether a screen matches: every `all` pattern on some line, no `none` pattern on any. */

@@ -21,6 +21,8 @@ export interface StateWatcherHost {
   logger: Logger;
   stateDir: string;
   tickMs: number;
+  /** The tick while every watched agent is idle and has events of its own (an event wakes the watcher at once). */
+  idleTickMs: number;
   disagreeMs: number;
   stuckAfterMs: number;
   /** Tells the relay about the agents (coalesced). */
@@ -51,7 +53,7 @@ interface Tracked {
 /** How long a `blocked` event waits for its question to show on the screen before it counts without one. */
 const QUESTION_WAIT_MS = 1_000;
 /** Events files are read this often even when no change notice came (a safety net for fs.watch). */
-const EVENT_SAFETY_MS = 1_000;
+const EVENT_SAFETY_MS = 5_000;
 
 /**
  * Keeps every agent's live state (`AgentState`): what its status implies
@@ -87,7 +89,7 @@ export class StateWatcher {
       this.fsWatcher = watch(dir, (_event, name) => this.eventsSoon(typeof name === "string" ? name : undefined));
       this.fsWatcher.on("error", (err) => this.host.logger.warn(`watching ${dir}: ${err.message}`));
     } catch (err) {
-      this.host.logger.warn(`cannot watch agent events in ${dir} (${errorMessage(err)}): reading them every ${this.host.tickMs} ms`);
+      this.host.logger.warn(`cannot watch agent events in ${dir} (${errorMessage(err)}): reading them every ${EVENT_SAFETY_MS / 1000} s`);
     }
     this.schedule(this.host.tickMs);
   }
@@ -134,6 +136,8 @@ export class StateWatcher {
       let changed = false;
       for (const agent of agents) changed = this.readEvents(agent) || changed;
       if (changed) this.host.report();
+      // An event's state wants its screen's confirmation soon: back to the full tick.
+      if (changed && !this.ticking) this.schedule(this.host.tickMs);
     }, 5);
   }
 
@@ -151,9 +155,21 @@ export class StateWatcher {
     }, delayMs);
   }
 
-  /** The full tick, or sooner when a screen state waits for its debounce to pass. */
+  /**
+   * The full tick while any agent works, starts, is blocked, has an event its
+   * screen has not confirmed, or tells nothing itself (its screen is all
+   * there is); the idle tick while every agent is idle and reports its own
+   * events (the next one wakes the watcher); sooner when a screen state waits
+   * for its debounce to pass.
+   */
   private nextDelay(): number {
-    let delay = this.host.tickMs;
+    const quiet = [...this.host.registry.values()].every((agent) => {
+      const t = this.tracked.get(agent.session);
+      if (agent.status !== "ready") return agent.status !== "starting" && agent.status !== "stopping";
+      const startsTurns = this.fsWatcher !== undefined && this.host.providers().get(agent.provider)?.eventsStartTurns === true;
+      return startsTurns && t?.tail !== undefined && !t.event && agent.live?.state === "idle";
+    });
+    let delay = quiet ? this.host.idleTickMs : this.host.tickMs;
     const now = Date.now();
     for (const t of this.tracked.values()) {
       if (t.candidate) delay = Math.min(delay, Math.max(10, t.candidate.since + debounceOf(t.rules) - now));

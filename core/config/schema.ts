@@ -65,13 +65,15 @@ const coreShape = {
   exitedRetentionMs: z.number().int().min(0),
   /**
    * Live-state watching: how often one look at every running agent's screen
-   * is taken (`tickMs`), how long its events may disagree with its screen
+   * is taken (`tickMs`; `idleTickMs` while every agent is idle and reports
+   * its own events, which wake the watcher at once), how long its events may disagree with its screen
    * before the screen wins (`disagreeMs`), and how long `working` may show
    * an unchanged screen before it counts as `stuck` (`stuckAfterMs`, 0 = never).
    */
   states: z
     .object({
       tickMs: z.number().int().min(20).max(5_000).optional(),
+      idleTickMs: z.number().int().min(20).max(60_000).optional(),
       disagreeMs: z.number().int().min(0).max(600_000).optional(),
       stuckAfterMs: z.number().int().min(0).optional(),
     })
@@ -155,7 +157,7 @@ export function coreDefaults(env: NodeJS.ProcessEnv = process.env): Record<strin
     startTimeoutMs: 30_000,
     startupPollMs: 50,
     exitedRetentionMs: 10 * 60_000,
-    states: { tickMs: 250, disagreeMs: 3_000, stuckAfterMs: 10 * 60_000 },
+    states: { tickMs: 250, idleTickMs: 5_000, disagreeMs: 3_000, stuckAfterMs: 10 * 60_000 },
     tmuxPrefix: "ar",
     stateDir: join(home, ".agent-relay", "state"),
     logLevel: "info" satisfies LogLevelName,

@@ -147,7 +147,7 @@ export function claudePlugin(overrides: ClaudeOptions = {}) {
         ...withScreenOverrides(CLAUDE_SCREENS, o.screens),
         prompt: { delivery: o.promptDelivery, enterDelayMs: 150, pastedMarker: "[Pasted text #" },
         stop: { keys: [["C-c"], ["C-c"]], intervalMs: 300, graceMs: 3_000 },
-        ...(o.events ? { events: "claude-hooks" } : {}),
+        ...(o.events ? { events: "claude-hooks", eventsStartTurns: true } : {}),
         ...(o.startTimeoutMs !== undefined ? { startTimeoutMs: o.startTimeoutMs } : {}),
       };
     },

@@ -1,11 +1,11 @@
-import { appendFileSync } from "node:fs";
-import { basename } from "node:path";
+import { appendFileSync, existsSync, readFileSync, rmSync } from "node:fs";
+import { basename, join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { eventFilePath, type Orchestrator, type UserConfig } from "../../core/index.js";
-import { TestHome } from "../support/env.js";
+import { FAKE_BIN, TestHome } from "../support/env.js";
 import { createTestOrchestrator } from "../support/orchestrator.js";
 import { TestTmux } from "../support/tmux.js";
-import { waitFor } from "../support/wait.js";
+import { sleep, waitFor } from "../support/wait.js";
 
 // Real tmux, the fake CLIs running their hooks, turns of about a second: slow on a busy machine.
 vi.setConfig({ testTimeout: 60_000 });
@@ -68,6 +68,26 @@ describe("live state of claude", () => {
     expect(changes.join(" ")).toBe("working:event idle:event working:event idle:event");
     expect(events).toEqual(expect.arrayContaining(["prompt-submit", "stop"]));
     expect(orchestrator.report()[0]).toMatchObject({ status: "ready", state: "idle", stateSince: expect.any(Number) });
+  });
+
+  it("looks at an idle claude's screen only every idleTickMs; its next turn's event wakes the watcher at once", async () => {
+    const log = join(home.root, "tmux-calls.log");
+    const looks = () => (existsSync(log) ? readFileSync(log, "utf8").split("\n").filter((l) => l.includes("capture-pane")).length : 0);
+    process.env.TMUX_CALL_LOG = log;
+    try {
+      const { orchestrator, changes } = await start({ states: { tickMs: 100, idleTickMs: 4_000 }, tmux: { socketName: tmux.socketName, bin: join(FAKE_BIN, "counting-tmux") } });
+      await orchestrator.spawn({ label: "q", cwd: home.project, prompt: "first" });
+      await waitFor("the first turn to end", settled(changes, 2, "idle:event"));
+      await sleep(500); // the look that confirms idle
+      rmSync(log, { force: true });
+      await sleep(3_000);
+      expect(looks()).toBeLessThanOrEqual(1); // at the full tick: about 30
+      await type("ar-claude-q", "second");
+      await waitFor("the second turn to end", settled(changes, 4, "idle:event"));
+      expect(changes.slice(2)).toEqual(["working:event", "idle:event"]);
+    } finally {
+      delete process.env.TMUX_CALL_LOG;
+    }
   });
 
   it("a provider without events goes by its screen alone", async () => {
