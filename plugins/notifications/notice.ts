@@ -4,19 +4,8 @@ import type { AgentState, ManagedAgent } from "../../core/index.js";
 export const NOTICE_EVENTS = ["blocked", "done", "exited", "crash-looping", "stuck"] as const;
 export type NoticeEvent = (typeof NOTICE_EVENTS)[number];
 
-/**
- * One notification, as a webhook receives it (JSON) and a command reads it
- * on stdin. `title` and `message` are the same news as text (what an ntfy
- * topic shows). Secrets are redacted before it leaves the daemon.
- */
-export interface Notice {
-  /** The version of this shape. */
-  v: 1;
-  event: NoticeEvent;
-  /** When it happened (epoch ms, this host's clock). */
-  at: number;
-  host: { id: string; hostname: string };
-  agent: { id: string; label: string; session: string; provider: string; cwd: string };
+/** What a state change or an exit tells about the agent, besides the agent itself. */
+export interface NoticeFacts {
   /** The agent's live state now. */
   state: AgentState;
   /** blocked: the question on screen and its option labels, in screen order. */
@@ -29,19 +18,24 @@ export interface Notice {
   /** exited, crash-looping: the exit status, when known, and the restarts in a row so far. */
   exitCode?: number;
   restarts?: number;
-  title: string;
-  message: string;
 }
 
-/** What a state change or an exit tells about the agent, besides the agent itself. */
-export interface NoticeFacts {
-  state: AgentState;
-  question?: string;
-  options?: string[];
-  detail?: string;
-  lastLines?: string[];
-  exitCode?: number;
-  restarts?: number;
+/**
+ * One notification, as a webhook receives it (JSON) and a command reads it
+ * on stdin: the facts, with what happened, where and to whom. `title` and
+ * `message` are the same news as text (what an ntfy topic shows). Secrets
+ * are redacted before it leaves the daemon.
+ */
+export interface Notice extends NoticeFacts {
+  /** The version of this shape. */
+  v: 1;
+  event: NoticeEvent;
+  /** When it happened (epoch ms, this host's clock). */
+  at: number;
+  host: { id: string; hostname: string };
+  agent: { id: string; label: string; session: string; provider: string; cwd: string };
+  title: string;
+  message: string;
 }
 
 const HEADLINES: Record<NoticeEvent, string> = {
