@@ -105,6 +105,8 @@ describe("the daemon against a plain protocol-v2 relay, configured with 0.9.0's 
     await rig.registered();
     const ids = Array.from({ length: 13 }, (_, i) => relay.sendControl("box", { action: "spawn", label: `burst-${i}` }));
     await waitFor("13 agents reported", () => relay.reported("box").length === 13, 20_000);
+    // Each is acknowledged once its start is done (this relay takes no answers: the ack is the answer).
+    await waitFor("13 acknowledgements", () => ids.every((id) => relay.ackCount(id) >= 1), 30_000);
     await relay.polls(2); // later polls hand out nothing new
     expect(tmux.sessions()).toHaveLength(13);
     expect(ids.map((id) => relay.ackCount(id))).toEqual(ids.map(() => 1));

@@ -191,7 +191,8 @@ describe(`real codex, live state and send${skipReason("codex") ? ` (${skipReason
     answer();
     await waitFor("codex's answer on its screen", () => screen(session).includes("Codex heard the prompt."), 60_000);
     await untilState(session, "idle");
-    expect(seen).toEqual(["idle", "working", "idle"]);
+    // A look right after the spawn's answer may still find it starting: its first screen is not read yet.
+    expect(seen.filter((s, i) => !(i === 0 && s === "starting"))).toEqual(["idle", "working", "idle"]);
     expect(api.timesSaid("A prompt sent to codex")).toBe(1);
   });
 });
