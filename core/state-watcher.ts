@@ -249,7 +249,9 @@ export class StateWatcher {
     t.lines = lines;
     t.lookedAt = now;
     const reading = t.rules ? readScreen(lines, t.rules) : undefined;
-    if (reading) {
+    if (reading && t.screen && sameReading(t.screen, reading)) {
+      t.candidate = undefined; // the state that held, still (a flicker away and back is no change)
+    } else if (reading) {
       const same = t.candidate && sameReading(t.candidate.reading, reading);
       if (!same) t.candidate = { reading, since: now };
       if (now - t.candidate!.since >= debounceOf(t.rules)) {
